@@ -1,0 +1,518 @@
+//! Configuration: defaults → TOML file → `GANTRY_*` environment → `*_FILE`
+//! secrets → command-line flags.
+//!
+//! Nested keys use `__` in the environment (`GANTRY_JOBS__CONCURRENCY=8`).
+//! Unknown keys in the TOML file are errors that name the key; unknown
+//! `GANTRY_` variables are warnings, because a typo in a deployment's
+//! environment should be visible but not take the service down.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `Secure` cookie policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieSecure {
+    /// Secure when the public URL is https or a trusted proxy says the request was https.
+    Auto,
+    /// Always.
+    Always,
+    /// Never (plain-HTTP development).
+    Never,
+}
+
+/// Login and session tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Absolute session lifetime, hours.
+    pub session_ttl_hours: u64,
+    /// Idle session timeout, minutes.
+    pub session_idle_minutes: u64,
+    /// Failed logins per username or IP before throttling.
+    pub max_failures: u32,
+    /// Longest enforced wait once throttled, seconds.
+    pub max_lockout_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_hours: 12,
+            session_idle_minutes: 120,
+            max_failures: 5,
+            max_lockout_seconds: 900,
+        }
+    }
+}
+
+/// HTTP tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Trust `X-Forwarded-For`/`-Proto` (only behind your own reverse proxy).
+    pub trust_forwarded_headers: bool,
+    /// `Secure` cookie policy.
+    pub cookie_secure: CookieSecure,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            trust_forwarded_headers: false,
+            cookie_secure: CookieSecure::Auto,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Database pool tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbConfig {
+    /// Maximum pool size.
+    pub max_connections: u32,
+    /// Connections kept open.
+    pub min_connections: u32,
+    /// Wait for a connection, seconds.
+    pub acquire_timeout_seconds: u64,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout_seconds: 5,
+        }
+    }
+}
+
+/// Job runner tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs run at once on this replica.
+    pub concurrency: usize,
+    /// Lease length, seconds; a crashed replica's jobs are retried after it.
+    pub lease_seconds: u64,
+    /// Idle poll interval, milliseconds.
+    pub poll_ms: u64,
+    /// First retry delay, seconds (doubles per attempt).
+    pub backoff_base_seconds: u64,
+    /// Longest retry delay, seconds.
+    pub backoff_max_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            lease_seconds: 30,
+            poll_ms: 1000,
+            backoff_base_seconds: 5,
+            backoff_max_seconds: 600,
+        }
+    }
+}
+
+/// Event outbox tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Days to keep events.
+    pub retention_days: u64,
+    /// How often each replica polls the outbox, milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 30,
+            poll_ms: 500,
+        }
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where SQLite, the generated master key and local files live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…`, `mysql://…` or `postgres://…`; default: SQLite in the data directory.
+    #[serde(serialize_with = "ser_secret")]
+    pub database_url: Option<SecretString>,
+    /// File holding the database URL.
+    pub database_url_file: Option<PathBuf>,
+    /// Base64 32-byte master key; default: generated into the data directory.
+    #[serde(serialize_with = "ser_secret")]
+    pub master_key: Option<SecretString>,
+    /// File holding the master key.
+    pub master_key_file: Option<PathBuf>,
+    /// Older master keys still accepted for decryption (rotation).
+    #[serde(serialize_with = "ser_secrets")]
+    pub master_key_previous: Vec<SecretString>,
+    /// Password for the `admin` user created on first start.
+    #[serde(serialize_with = "ser_secret")]
+    pub admin_password: Option<SecretString>,
+    /// File holding the first admin password.
+    pub admin_password_file: Option<PathBuf>,
+    /// The URL users reach Gantry at (decides the `Secure` cookie in auto mode).
+    pub public_url: Option<String>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `info,gantry_store=debug`.
+    pub log_level: String,
+    /// Seconds SIGTERM waits for requests and jobs before exiting.
+    pub shutdown_grace_seconds: u64,
+    /// Login and sessions.
+    pub auth: AuthConfig,
+    /// HTTP.
+    pub http: HttpConfig,
+    /// Database pool.
+    pub db: DbConfig,
+    /// Jobs.
+    pub jobs: JobsConfig,
+    /// Events.
+    pub events: EventsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_url_file: None,
+            master_key: None,
+            master_key_file: None,
+            master_key_previous: Vec::new(),
+            admin_password: None,
+            admin_password_file: None,
+            public_url: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            shutdown_grace_seconds: 30,
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+            db: DbConfig::default(),
+            jobs: JobsConfig::default(),
+            events: EventsConfig::default(),
+        }
+    }
+}
+
+fn ser_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_secrets<S: serde::Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for _ in v {
+        seq.serialize_element("[redacted]")?;
+    }
+    seq.end()
+}
+
+/// A configuration error that names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A value is invalid.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line (they win over everything else).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--log-format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// `--log-level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+/// Environment variables the test suite uses; never warned about.
+const RESERVED_ENV_PREFIXES: &[&str] = &["GANTRY_TEST_", "GANTRY_CONFIG", "GANTRY_BENCH_"];
+
+/// Every key the configuration knows, dotted (`jobs.concurrency`).
+pub fn known_keys() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Ok(v) = serde_json::to_value(Config::default()) {
+        flatten("", &v, &mut out);
+    }
+    out
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    if let serde_json::Value::Object(map) = v {
+        for (k, v) in map {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_object() {
+                flatten(&key, v, out);
+            } else {
+                out.insert(key);
+            }
+        }
+    }
+}
+
+/// `GANTRY_*` variables that match no configuration key.
+pub fn unknown_env(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    let known = known_keys();
+    vars.map(|(k, _)| k)
+        .filter(|k| k.starts_with("GANTRY_"))
+        .filter(|k| !RESERVED_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .filter(|k| {
+            let key = k
+                .trim_start_matches("GANTRY_")
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            !known.contains(&key)
+        })
+        .collect()
+}
+
+fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Invalid(format!("{key}: cannot read {}: {e}", path.display())))?;
+    Ok(SecretString::from(
+        text.trim_end_matches(['\r', '\n']).to_string(),
+    ))
+}
+
+impl Config {
+    /// Loads the layered configuration.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::File {
+                    path: path.to_path_buf(),
+                    reason: "no such file".into(),
+                });
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        let known = known_keys();
+        fig = fig
+            .merge(
+                Env::prefixed("GANTRY_")
+                    .split("__")
+                    .filter(move |k| known.contains(k.as_str()))
+                    .map(|k| k.as_str().to_ascii_lowercase().into()),
+            )
+            .merge(Serialized::defaults(overrides.clone()));
+        let mut cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        if cfg.database_url.is_none()
+            && let Some(p) = cfg.database_url_file.clone()
+        {
+            cfg.database_url = Some(read_secret_file("database_url_file", &p)?);
+        }
+        if cfg.master_key.is_none()
+            && let Some(p) = cfg.master_key_file.clone()
+        {
+            cfg.master_key = Some(read_secret_file("master_key_file", &p)?);
+        }
+        if cfg.admin_password.is_none()
+            && let Some(p) = cfg.admin_password_file.clone()
+        {
+            cfg.admin_password = Some(read_secret_file("admin_password_file", &p)?);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: &str| Err(ConfigError::Invalid(format!("{k}: {m}")));
+        if let Some(url) = &self.database_url
+            && gantry_store::Backend::from_url(url.expose_secret()).is_none()
+        {
+            return bad(
+                "database_url",
+                "must start with sqlite://, mysql:// or postgres://",
+            );
+        }
+        if let Some(k) = &self.master_key
+            && gantry_core::secrets::decode_key(k.expose_secret()).is_err()
+        {
+            return bad(
+                "master_key",
+                "must be 32 bytes encoded as base64 (openssl rand -base64 32)",
+            );
+        }
+        for k in &self.master_key_previous {
+            if gantry_core::secrets::decode_key(k.expose_secret()).is_err() {
+                return bad(
+                    "master_key_previous",
+                    "each key must be 32 bytes encoded as base64",
+                );
+            }
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return bad("public_url", "must start with http:// or https://");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return bad(
+                "log_level",
+                "is not a valid filter (e.g. info, debug, info,gantry_store=debug)",
+            );
+        }
+        if self.jobs.concurrency == 0 || self.jobs.concurrency > 1024 {
+            return bad("jobs.concurrency", "must be between 1 and 1024");
+        }
+        if self.jobs.lease_seconds < 3 {
+            return bad("jobs.lease_seconds", "must be at least 3");
+        }
+        if self.db.max_connections == 0 || self.db.min_connections > self.db.max_connections {
+            return bad(
+                "db.max_connections",
+                "must be at least 1 and at least db.min_connections",
+            );
+        }
+        if self.http.max_body_bytes < 1024 {
+            return bad("http.max_body_bytes", "must be at least 1024");
+        }
+        if self.auth.max_failures == 0 {
+            return bad("auth.max_failures", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => SecretString::from(format!("sqlite://{}/gantry.db", self.data_dir.display())),
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// Turns a figment error into one line that names the key.
+fn describe(e: &figment::Error) -> String {
+    let mut parts = Vec::new();
+    for err in e.clone() {
+        let key = if err.path.is_empty() {
+            "(top level)".to_string()
+        } else {
+            err.path.join(".")
+        };
+        let source = err
+            .metadata
+            .as_ref()
+            .map(|m| m.name.to_string())
+            .unwrap_or_default();
+        parts.push(
+            format!(
+                "{key}: {} {}",
+                err.kind,
+                if source.is_empty() {
+                    String::new()
+                } else {
+                    format!("(from {source})")
+                }
+            )
+            .trim()
+            .to_string(),
+        );
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_keys_cover_nested_sections() {
+        let k = known_keys();
+        assert!(k.contains("listen"));
+        assert!(k.contains("jobs.concurrency"));
+        assert!(k.contains("master_key_file"));
+        assert!(!k.contains("jobs"));
+    }
+
+    #[test]
+    fn unknown_env_vars_are_reported() {
+        let vars = vec![
+            ("GANTRY_LISTEN".to_string(), String::new()),
+            ("GANTRY_JOBS__CONCURRENCY".to_string(), String::new()),
+            ("GANTRY_LISTN".to_string(), String::new()),
+            ("GANTRY_TEST_MYSQL_URL".to_string(), String::new()),
+            ("PATH".to_string(), String::new()),
+        ];
+        assert_eq!(
+            unknown_env(vars.into_iter()),
+            vec!["GANTRY_LISTN".to_string()]
+        );
+    }
+
+    #[test]
+    fn redacted_output_hides_secrets() {
+        let cfg = Config {
+            master_key: Some(SecretString::from(
+                "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+            )),
+            database_url: Some(SecretString::from("postgres://u:hunter2@h/db")),
+            ..Config::default()
+        };
+        let out = cfg.redacted_toml();
+        assert!(!out.contains("hunter2"));
+        assert!(!out.contains("c2VjcmV0"));
+        assert!(out.contains("[redacted]"));
+    }
+}
