@@ -106,7 +106,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         if status >= 500 {
             tracing::warn!(status, elapsed_ms = elapsed * 1000.0, "request");
         } else {
-            tracing::debug!(status, elapsed_ms = elapsed * 1000.0, "request");
+            tracing::info!(status, elapsed_ms = elapsed * 1000.0, "request");
         }
     });
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -167,7 +167,7 @@ impl AccountService {
             "display_name": patch.display_name.clone().unwrap_or_else(|| before.display_name.clone()),
             "role": patch.role.unwrap_or(before.role),
             "disabled": patch.disabled.unwrap_or(before.disabled),
-            "password_reset": resets_password,
+            "login_reset": resets_password,
         });
         let summary = json!({"before": {"display_name": before.display_name, "role": before.role, "disabled": before.disabled}, "after": after});
         let mut changes = Vec::new();

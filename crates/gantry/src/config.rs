@@ -343,7 +343,7 @@ impl Config {
             .merge(
                 Env::prefixed("GANTRY_")
                     .split("__")
-                    .filter(move |k| known.contains(k.as_str()))
+                    .filter(move |k| known.contains(&k.as_str().to_ascii_lowercase()))
                     .map(|k| k.as_str().to_ascii_lowercase().into()),
             )
             .merge(Serialized::defaults(overrides.clone()));

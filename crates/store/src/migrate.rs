@@ -147,6 +147,42 @@ pub async fn status(db: &Db, known: &[ModuleMigration]) -> Result<Status, Migrat
     Ok(status_of(known, applied(&db.conn).await?))
 }
 
+async fn apply_pending(
+    txn: &sea_orm::DatabaseTransaction,
+    known: &[ModuleMigration],
+) -> Result<Vec<String>, MigrateError> {
+    let st = status_of(known, applied(txn).await?);
+    if !st.unknown.is_empty() {
+        return Err(MigrateError::DatabaseNewer(st.unknown.join(", ")));
+    }
+    let mut done = Vec::new();
+    for m in known
+        .iter()
+        .filter(|m| st.pending.iter().any(|p| p == m.step.name()))
+    {
+        let name = m.step.name().to_string();
+        tracing::info!(migration = %name, module = m.module, "applying migration");
+        let manager = SchemaManager::new(txn);
+        m.step.up(&manager).await.map_err(|e| MigrateError::Step {
+            name: name.clone(),
+            reason: scrub(&e.to_string()),
+        })?;
+        let ins = Query::insert()
+            .into_table(GantryMigrations::Table)
+            .columns([
+                GantryMigrations::Name,
+                GantryMigrations::Module,
+                GantryMigrations::AppliedAt,
+            ])
+            .values([name.clone().into(), m.module.into(), Utc::now().into()])
+            .map_err(|e| MigrateError::Database(e.to_string()))?
+            .to_owned();
+        txn.execute(&ins).await.map_err(dberr)?;
+        done.push(name);
+    }
+    Ok(done)
+}
+
 /// Applies every pending migration, in order; returns the names applied.
 #[tracing::instrument(skip_all, fields(backend = db.backend.as_str()))]
 pub async fn run(db: &Db, known: &[ModuleMigration]) -> Result<Vec<String>, MigrateError> {
@@ -189,35 +225,10 @@ pub async fn run(db: &Db, known: &[ModuleMigration]) -> Result<Vec<String>, Migr
         }
         Backend::Sqlite => {}
     }
-    let st = status_of(known, applied(&txn).await?);
-    if !st.unknown.is_empty() {
-        return Err(MigrateError::DatabaseNewer(st.unknown.join(", ")));
-    }
-    let mut done = Vec::new();
-    for m in known
-        .iter()
-        .filter(|m| st.pending.iter().any(|p| p == m.step.name()))
-    {
-        let name = m.step.name().to_string();
-        tracing::info!(migration = %name, module = m.module, "applying migration");
-        let manager = SchemaManager::new(&txn);
-        m.step.up(&manager).await.map_err(|e| MigrateError::Step {
-            name: name.clone(),
-            reason: scrub(&e.to_string()),
-        })?;
-        let ins = Query::insert()
-            .into_table(GantryMigrations::Table)
-            .columns([
-                GantryMigrations::Name,
-                GantryMigrations::Module,
-                GantryMigrations::AppliedAt,
-            ])
-            .values_panic([name.clone().into(), m.module.into(), Utc::now().into()])
-            .to_owned();
-        txn.execute(&ins).await.map_err(dberr)?;
-        done.push(name);
-    }
+    let result = apply_pending(&txn, known).await;
     if db.backend == Backend::MySql {
+        // Session-level lock: release it on every path, or the pooled
+        // connection would keep it and block the next migrator.
         txn.execute_raw(Statement::from_string(
             backend,
             "DO RELEASE_LOCK('gantry_migrate')",
@@ -225,6 +236,7 @@ pub async fn run(db: &Db, known: &[ModuleMigration]) -> Result<Vec<String>, Migr
         .await
         .map_err(dberr)?;
     }
+    let done = result?;
     txn.commit().await.map_err(dberr)?;
     Ok(done)
 }
