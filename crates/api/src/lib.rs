@@ -22,13 +22,13 @@ pub mod module;
 pub mod platform;
 pub mod routes;
 pub mod state;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::IntoResponse;
 use error::ApiError;
 use state::AppState;
 use std::sync::Arc;
@@ -83,6 +83,13 @@ pub fn split(routes: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::open
         .split_for_parts()
 }
 
+/// The OpenAPI document for the given routes, as served at `/api/openapi.json`.
+pub fn openapi(routes: OpenApiRouter<AppState>) -> utoipa::openapi::OpenApi {
+    let (_, mut api) = split(routes);
+    api.info.version = env!("CARGO_PKG_VERSION").to_string();
+    api
+}
+
 /// The complete HTTP application.
 pub fn app(platform: AppState, routes: OpenApiRouter<AppState>) -> Router {
     let (router, mut api) = split(routes);
@@ -90,8 +97,7 @@ pub fn app(platform: AppState, routes: OpenApiRouter<AppState>) -> Router {
     let max_body = platform.settings.max_body_bytes;
     router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
-        .route("/", get(home))
-        .fallback(not_found)
+        .fallback(ui::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn(middleware::record_route))
         .layer(DefaultBodyLimit::max(max_body))
@@ -103,31 +109,12 @@ pub fn app(platform: AppState, routes: OpenApiRouter<AppState>) -> Router {
         .with_state(platform)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such endpoint; see /api/docs",
-    )
-}
-
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this endpoint does not accept that method; see /api/docs",
     )
-}
-
-async fn home() -> Response {
-    Html(concat!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Gantry</title></head><body>",
-        "<h1>Gantry</h1><p>The admin panel is not built into this binary. ",
-        "Build it with <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code> and rebuild Gantry, ",
-        "or use the README's run command, which does both.</p>",
-        "<p>The API works without it: <a href=\"/api/docs\">API documentation</a>.</p></body></html>"
-    ))
-    .into_response()
 }
 
 /// Re-exported so the binary does not depend on utoipa-axum directly.

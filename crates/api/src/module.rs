@@ -22,8 +22,6 @@ pub type Worker = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + 
 /// What a module hands to the platform when mounted.
 #[derive(Default)]
 pub struct Mount {
-    /// Routes under `/api/v1`, documented with `#[utoipa::path]`.
-    pub routes: OpenApiRouter<AppState>,
     /// Job kinds it runs.
     pub jobs: Vec<Arc<dyn JobHandler>>,
     /// Background loops (schedulers, probes, reconcilers).
@@ -52,6 +50,16 @@ pub trait Module: Send + Sync {
         Vec::new()
     }
 
-    /// Builds the module's services over the platform and returns what it contributes.
+    /// Routes under `/api/v1`, documented with `#[utoipa::path]`. They are
+    /// stateless: handlers reach the module's services with
+    /// [`Platform::service`], registered in [`Module::mount`]. Keeping routes
+    /// apart from mounting lets `gantry openapi` print the document without
+    /// a database.
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+    }
+
+    /// Builds the module's services over the platform (registering them with
+    /// [`Platform::provide`]) and returns its jobs, workers and event handlers.
     fn mount(&self, platform: &Arc<Platform>) -> Result<Mount, MountError>;
 }

@@ -4,7 +4,7 @@
 
 use crate::module::{Module, Mount, MountError, Worker};
 use crate::routes;
-use crate::state::Platform;
+use crate::state::{AppState, Platform};
 use async_trait::async_trait;
 use chrono::Utc;
 use gantry_core::auth::CacheInvalidator;
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The platform module.
 pub struct PlatformModule {
@@ -31,15 +32,18 @@ impl Module for PlatformModule {
         gantry_store::migrate::platform()
     }
 
-    fn mount(&self, p: &Arc<Platform>) -> Result<Mount, MountError> {
-        register_metrics(p);
-        let routes = routes::auth::router()
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        routes::auth::router()
             .merge(routes::users::router())
             .merge(routes::tokens::router())
             .merge(routes::audit::router())
             .merge(routes::jobs::router())
             .merge(routes::events::router())
-            .merge(routes::system::router());
+            .merge(routes::system::router())
+    }
+
+    fn mount(&self, p: &Arc<Platform>) -> Result<Mount, MountError> {
+        register_metrics(p);
         let queue_depth = p.metrics.gauge(
             "gantry_jobs",
             "Jobs in the queue by kind and status (queued, running, failed).",
@@ -53,7 +57,6 @@ impl Module for PlatformModule {
             ("job-metrics", job_metrics(p.clone(), queue_depth)),
         ];
         Ok(Mount {
-            routes,
             jobs: vec![Arc::new(SelfCheck(p.clone()))],
             workers,
             event_handlers: vec![Arc::new(CacheInvalidator(p.auth.clone()))],

@@ -7,6 +7,8 @@ use gantry_core::jobs::Waker;
 use gantry_core::metrics::{Counter, DURATION_BUCKETS, Histogram, Registry};
 use gantry_core::secrets::Keyring;
 use gantry_store::{Db, Repos};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -106,6 +108,32 @@ pub struct Platform {
     pub data_dir: PathBuf,
     /// The migrations this binary knows, for `/readyz`.
     pub known_migrations: Vec<String>,
+    /// Module services by type, registered at mount and looked up by handlers.
+    pub services: std::sync::RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Platform {
+    /// Registers a module's service so its handlers can find it.
+    pub fn provide<T: Any + Send + Sync>(&self, service: Arc<T>) {
+        if let Ok(mut m) = self.services.write() {
+            m.insert(TypeId::of::<T>(), service);
+        }
+    }
+
+    /// Looks up a service registered with [`Platform::provide`].
+    pub fn service<T: Any + Send + Sync>(&self) -> Result<Arc<T>, crate::error::ApiError> {
+        self.services
+            .read()
+            .ok()
+            .and_then(|m| m.get(&TypeId::of::<T>()).cloned())
+            .and_then(|s| s.downcast::<T>().ok())
+            .ok_or_else(|| {
+                crate::error::ApiError::internal(format!(
+                    "service {} is not mounted",
+                    std::any::type_name::<T>()
+                ))
+            })
+    }
 }
 
 /// The axum state: a cheap handle to the platform.

@@ -39,6 +39,15 @@ pub fn all_migrations(modules: &[Box<dyn Module>]) -> Vec<ModuleMigration> {
     modules.iter().flat_map(|m| m.migrations()).collect()
 }
 
+/// Every module's routes, merged.
+pub fn all_routes(
+    modules: &[Box<dyn Module>],
+) -> gantry_api::ModuleRouter<gantry_api::state::AppState> {
+    modules
+        .iter()
+        .fold(gantry_api::ModuleRouter::new(), |r, m| r.merge(m.routes()))
+}
+
 /// Loads the master key: configured, else the data directory's, else a new one written there (mode 0600).
 pub fn load_keyring(cfg: &Config) -> anyhow::Result<Keyring> {
     let key = match &cfg.master_key {
@@ -174,14 +183,14 @@ impl App {
                 .iter()
                 .map(|m| m.step.name().to_string())
                 .collect(),
+            services: Default::default(),
         });
 
-        let mut routes = gantry_api::ModuleRouter::new();
+        let routes = all_routes(&modules);
         let mut handlers = Vec::new();
         let mut workers: Vec<(&'static str, Worker)> = Vec::new();
         for m in &modules {
             let mount = m.mount(&platform)?;
-            routes = routes.merge(mount.routes);
             handlers.extend(mount.jobs);
             workers.extend(mount.workers);
             for h in mount.event_handlers {

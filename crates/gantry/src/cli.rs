@@ -61,6 +61,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Exit 0 if the local server answers `/livez` (for container health checks).
     Healthcheck,
+    /// Print the OpenAPI document (JSON) and exit; needs no database.
+    Openapi,
 }
 
 /// `gantry user …`.
@@ -162,6 +164,11 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck => healthcheck(cfg).await,
+        Command::Openapi => {
+            let doc = gantry_api::openapi(app::all_routes(&crate::modules::all(&cfg)));
+            println!("{}", doc.to_pretty_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

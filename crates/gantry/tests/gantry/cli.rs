@@ -100,7 +100,8 @@ fn config_check_layers_and_redacts() {
 #[test]
 fn config_check_names_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(Vec<(&str, &str)>, Option<&str>, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Option<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("GANTRY_JOBS__CONCURRENCY", "0")],
             None,

@@ -204,11 +204,13 @@ async fn drop_stale(conn: &gantry_store::sea_orm::DatabaseConnection, backend: B
 
 /// A test configuration over a database: port 0, fast polling, known admin password.
 pub fn config(db: &FreshDb) -> Config {
-    let mut cfg = Config::default();
-    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    cfg.data_dir = db.dir.path().to_path_buf();
-    cfg.database_url = Some(SecretString::from(db.url.clone()));
-    cfg.admin_password = Some(SecretString::from(ADMIN_PASSWORD.to_string()));
+    let mut cfg = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: db.dir.path().to_path_buf(),
+        database_url: Some(SecretString::from(db.url.clone())),
+        admin_password: Some(SecretString::from(ADMIN_PASSWORD.to_string())),
+        ..Config::default()
+    };
     cfg.jobs.poll_ms = 50;
     cfg.events.poll_ms = 50;
     cfg.jobs.backoff_base_seconds = 0;
@@ -349,14 +351,12 @@ pub struct Session {
 
 impl Session {
     pub async fn try_login(&mut self, user: &str, password: &str) -> Response {
-        let r = self
-            .http
+        self.http
             .post(format!("{}/api/v1/auth/login", self.base))
             .json(&json!({"username": user, "password": password}))
             .send()
             .await
-            .expect("send");
-        r
+            .expect("send")
     }
 
     pub async fn login(&mut self, user: &str, password: &str) {

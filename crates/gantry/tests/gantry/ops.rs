@@ -244,3 +244,95 @@ async fn migrations_are_idempotent_and_refuse_newer_schemas(backend: Backend) {
     assert!(msg.contains("newer than this gantry binary"), "{msg}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn panel_is_served_with_csp_and_spa_fallback() {
+    let t = TestApp::spawn(Backend::Sqlite).await;
+    let s = t.client();
+    for path in ["/", "/users", "/servers/42/edit"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            csp.contains("default-src 'self'")
+                && csp.contains("script-src 'self'")
+                && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert_eq!(
+            r.headers()["cache-control"],
+            "no-cache",
+            "the app shell is revalidated"
+        );
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("<html"),
+            "{path} serves the panel (or the not-built page)"
+        );
+        if !gantry_api::ui::built() {
+            assert!(html.contains("panel was not built") && html.contains("./scripts/run"));
+        } else {
+            assert!(
+                !html.contains("<script>") && !html.contains("<style>"),
+                "no inline scripts or styles"
+            );
+        }
+    }
+    // API and operations paths are never swallowed by the fallback.
+    crate::helpers::expect_problem(s.get("/api/v1/nothing-here").await, 404, "not_found").await;
+    crate::helpers::expect_problem(s.post("/not-a-route", json!({})).await, 404, "not_found").await;
+    if gantry_api::ui::built() {
+        // Hashed assets are immutable; a missing one is a real 404.
+        let html = s.get("/").await.text().await.unwrap();
+        let asset = html
+            .split("src=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("a script asset")
+            .to_string();
+        let r = s.get(&asset).await;
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            s.get("/assets/missing-0000.js").await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_command_prints_the_served_document() {
+    let t = TestApp::spawn(Backend::Sqlite).await;
+    let served: Value = t
+        .client()
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("openapi")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        printed, served,
+        "`gantry openapi` and /api/openapi.json must agree"
+    );
+    t.stop().await;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Shared helpers for scripts/run and scripts/test.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi
+}
+
+apt_updated=""
+# need_pkg COMMAND PACKAGE: installs PACKAGE with apt-get when COMMAND is missing.
+need_pkg() {
+  local cmd="$1" pkg="$2"
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if command -v apt-get >/dev/null 2>&1; then
+    step "installing $pkg (for $cmd)"
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq && apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null && return 0
+  fi
+  echo "missing: $cmd (Debian package $pkg); install it and run again" >&2
+  return 1
+}
+
+# ensure_databases: starts the local MariaDB and PostgreSQL when they are installed but not running.
+ensure_databases() {
+  if ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+    if [ -x /usr/sbin/mariadbd ]; then
+      step "starting MariaDB"
+      as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+    fi
+  fi
+  if ! (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null 2>&1; then
+      step "starting PostgreSQL"
+      as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    fi
+  fi
+  local i
+  for i in $(seq 1 30); do
+    if (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null && (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null; then return 0; fi
+    sleep 1
+  done
+  echo "warning: MariaDB or PostgreSQL is not listening; their tests will fail under CI=true" >&2
+}
