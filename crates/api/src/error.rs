@@ -52,14 +52,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            errors: Vec::new(),
-            retry_after: None,
-            cause: None,
-        }
+        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None, cause: None }
     }
 
     /// 400 with `code`.
@@ -69,11 +62,7 @@ impl ApiError {
 
     /// 404.
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     /// 422 with field errors.
@@ -82,14 +71,7 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             _ => format!("{} fields are invalid", errors.len()),
         };
-        Self {
-            errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                detail,
-            )
-        }
+        Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) }
     }
 
     /// 500; the cause is logged, not returned.
@@ -113,14 +95,10 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Validation(errors) => ApiError::validation(errors),
-            ServiceError::Unauthenticated(why) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+            ServiceError::Unauthenticated(why) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
+            ServiceError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid username or password")
             }
-            ServiceError::InvalidCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "invalid username or password",
-            ),
             ServiceError::Throttled { retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(
@@ -138,13 +116,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Stale { current } => ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
                 "stale",
-                format!(
-                    "the resource was changed since you read it; reload it (current version {current})"
-                ),
+                format!("the resource was changed since you read it; reload it (current version {current})"),
             ),
-            ServiceError::InvalidState(why) => {
-                ApiError::new(StatusCode::CONFLICT, "invalid_state", why)
-            }
+            ServiceError::InvalidState(why) => ApiError::new(StatusCode::CONFLICT, "invalid_state", why),
             ServiceError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -176,10 +150,7 @@ impl IntoResponse for ApiError {
             request_id,
         };
         let mut res = (self.status, Json(problem)).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {

@@ -32,28 +32,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(rej: JsonRejection) -> ApiError {
     match rej {
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-            "malformed_json",
-            format!("the body is not valid JSON: {}", e.body_text()),
-        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {}", e.body_text()))
+        }
         JsonRejection::JsonDataError(e) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
-            format!(
-                "the body does not match the expected shape: {}",
-                e.body_text()
-            ),
+            format!("the body does not match the expected shape: {}", e.body_text()),
         ),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as Content-Type: application/json",
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is larger than allowed",
-        ),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as Content-Type: application/json")
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than allowed")
+        }
         other => ApiError::bad_request("bad_request", other.body_text()),
     }
 }
@@ -104,11 +96,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
         Ok(Meta {
             request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
             client_ip: parts.extensions.get::<ClientIp>().and_then(|c| c.0.clone()),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(255).collect()),
+            user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(255).collect()),
         })
     }
 }
@@ -148,32 +136,21 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, Api
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     let principal = if let Some(token) = bearer {
         state.auth.authenticate_token(token).await?
     } else if let Some(cookie) = session_cookie(parts) {
         state.auth.authenticate_session(&cookie).await?
     } else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "log in or send an API token (Authorization: Bearer …)",
-        ));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in or send an API token (Authorization: Bearer …)"));
     };
     // Cookies ride along on cross-site requests; a header cannot, so
     // mutations authenticated by cookie must echo the session's CSRF token.
     if let Credential::Session { csrf_token, .. } = &principal.credential
         && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
     {
-        let sent = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !gantry_core::tokens::constant_time_eq(sent, csrf_token) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -236,12 +213,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         }
         let v = s.trim_start_matches("W/").trim_matches('"');
-        v.parse::<i64>().map(|n| IfMatch(Some(n))).map_err(|_| {
-            ApiError::bad_request(
-                "bad_if_match",
-                "If-Match must be an ETag this API returned, e.g. \"3\"",
-            )
-        })
+        v.parse::<i64>()
+            .map(|n| IfMatch(Some(n)))
+            .map_err(|_| ApiError::bad_request("bad_if_match", "If-Match must be an ETag this API returned, e.g. \"3\""))
     }
 }
 

@@ -8,12 +8,7 @@
 //! routes, migrations, jobs, workers and event handlers.
 //!
 //! Handlers stay thin: extract and validate, call one service, map the result.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::await_holding_lock
-)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::await_holding_lock)]
 
 pub mod error;
 pub mod extract;
@@ -61,26 +56,15 @@ struct SecuritySchemes;
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))),
-        );
-        components.add_security_scheme(
-            "csrf",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-CSRF-Token"))),
-        );
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))));
+        components.add_security_scheme("csrf", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-CSRF-Token"))));
+        components.add_security_scheme("token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     }
 }
 
 /// Builds the OpenAPI document and the router from all modules' routes.
 pub fn split(routes: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes)
-        .split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes).split_for_parts()
 }
 
 /// The OpenAPI document for the given routes, as served at `/api/openapi.json`.
@@ -101,20 +85,14 @@ pub fn app(platform: AppState, routes: OpenApiRouter<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn(middleware::record_route))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("handler panicked").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
         .layer(from_fn_with_state(platform.clone(), middleware::observe))
         .layer(from_fn(middleware::security_headers))
         .with_state(platform)
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this endpoint does not accept that method; see /api/docs",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method; see /api/docs")
 }
 
 /// Re-exported so the binary does not depend on utoipa-axum directly.

@@ -32,12 +32,7 @@ fn request_id(req: &Request) -> String {
     req.headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|s| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        })
+        .filter(|s| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
         .map(str::to_string)
         .unwrap_or_else(|| gantry_core::tokens::random_token(12))
 }
@@ -54,9 +49,7 @@ fn client_ip(req: &Request, trust_forwarded: bool) -> Option<String> {
     {
         return Some(first.to_string());
     }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
 /// Where the routing layer leaves the matched route template for [`observe`],
@@ -66,10 +59,7 @@ pub struct RouteSlot(Arc<OnceLock<String>>);
 
 /// Records the matched route template; installed with `route_layer`.
 pub async fn record_route(req: Request, next: Next) -> Response {
-    if let (Some(slot), Some(path)) = (
-        req.extensions().get::<RouteSlot>(),
-        req.extensions().get::<MatchedPath>(),
-    ) {
+    if let (Some(slot), Some(path)) = (req.extensions().get::<RouteSlot>(), req.extensions().get::<MatchedPath>()) {
         let _ = slot.0.set(path.as_str().to_string());
         tracing::Span::current().record("route", path.as_str());
     }
@@ -87,21 +77,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     req.extensions_mut().insert(ClientIp(ip));
     req.extensions_mut().insert(slot.clone());
     let span = tracing::info_span!("http", request_id = %id, method = %method, route = tracing::field::Empty);
-    let mut res = REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span.clone()))
-        .await;
+    let mut res = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span.clone())).await;
     // Unmatched paths share one label so that scanners cannot inflate cardinality.
     let route = slot.0.get().cloned().unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
-    state
-        .http_metrics
-        .requests
-        .inc(&[method.as_str(), &route, &status.to_string()]);
-    state
-        .http_metrics
-        .duration
-        .observe(&[method.as_str(), &route], elapsed);
+    state.http_metrics.requests.inc(&[method.as_str(), &route, &status.to_string()]);
+    state.http_metrics.duration.observe(&[method.as_str(), &route], elapsed);
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, elapsed_ms = elapsed * 1000.0, "request");
@@ -119,11 +101,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.entry("x-content-type-options")
-        .or_insert(HeaderValue::from_static("nosniff"));
-    h.entry("referrer-policy")
-        .or_insert(HeaderValue::from_static("same-origin"));
-    h.entry("x-frame-options")
-        .or_insert(HeaderValue::from_static("DENY"));
+    h.entry("x-content-type-options").or_insert(HeaderValue::from_static("nosniff"));
+    h.entry("referrer-policy").or_insert(HeaderValue::from_static("same-origin"));
+    h.entry("x-frame-options").or_insert(HeaderValue::from_static("DENY"));
     res
 }

@@ -44,88 +44,35 @@ impl Module for PlatformModule {
 
     fn mount(&self, p: &Arc<Platform>) -> Result<Mount, MountError> {
         register_metrics(p);
-        let queue_depth = p.metrics.gauge(
-            "gantry_jobs",
-            "Jobs in the queue by kind and status (queued, running, failed).",
-            &["kind", "status"],
-        );
-        let workers: Vec<(&'static str, Worker)> = vec![
-            (
-                "housekeeping",
-                housekeeping(p.clone(), self.event_retention),
-            ),
-            ("job-metrics", job_metrics(p.clone(), queue_depth)),
-        ];
-        Ok(Mount {
-            jobs: vec![Arc::new(SelfCheck(p.clone()))],
-            workers,
-            event_handlers: vec![Arc::new(CacheInvalidator(p.auth.clone()))],
-        })
+        let queue_depth =
+            p.metrics.gauge("gantry_jobs", "Jobs in the queue by kind and status (queued, running, failed).", &["kind", "status"]);
+        let workers: Vec<(&'static str, Worker)> =
+            vec![("housekeeping", housekeeping(p.clone(), self.event_retention)), ("job-metrics", job_metrics(p.clone(), queue_depth))];
+        Ok(Mount { jobs: vec![Arc::new(SelfCheck(p.clone()))], workers, event_handlers: vec![Arc::new(CacheInvalidator(p.auth.clone()))] })
     }
 }
 
 fn register_metrics(p: &Arc<Platform>) {
     let backend = p.db.backend.as_str();
-    p.metrics.collect(
-        "gantry_build_info",
-        "Build information; always 1.",
-        &["version", "database"],
-        "gauge",
-        move || vec![(vec![env!("CARGO_PKG_VERSION").into(), backend.into()], 1.0)],
-    );
+    p.metrics.collect("gantry_build_info", "Build information; always 1.", &["version", "database"], "gauge", move || {
+        vec![(vec![env!("CARGO_PKG_VERSION").into(), backend.into()], 1.0)]
+    });
     let db = p.db.clone();
-    p.metrics.collect(
-        "gantry_db_pool_connections",
-        "Database pool connections by state.",
-        &["state"],
-        "gauge",
-        move || {
-            let s = db.pool_stats();
-            vec![
-                (vec!["idle".into()], f64::from(s.idle)),
-                (
-                    vec!["in_use".into()],
-                    f64::from(s.size.saturating_sub(s.idle)),
-                ),
-            ]
-        },
-    );
+    p.metrics.collect("gantry_db_pool_connections", "Database pool connections by state.", &["state"], "gauge", move || {
+        let s = db.pool_stats();
+        vec![(vec!["idle".into()], f64::from(s.idle)), (vec!["in_use".into()], f64::from(s.size.saturating_sub(s.idle)))]
+    });
     let db = p.db.clone();
-    p.metrics.collect(
-        "gantry_db_pool_max_connections",
-        "Configured maximum of the database pool.",
-        &[],
-        "gauge",
-        move || vec![(vec![], f64::from(db.pool_stats().max))],
-    );
+    p.metrics.collect("gantry_db_pool_max_connections", "Configured maximum of the database pool.", &[], "gauge", move || {
+        vec![(vec![], f64::from(db.pool_stats().max))]
+    });
     let ready = p.ready.clone();
-    p.metrics.collect(
-        "gantry_ready",
-        "1 when this replica is ready to serve.",
-        &[],
-        "gauge",
-        move || {
-            vec![(
-                vec![],
-                if ready.load(std::sync::atomic::Ordering::Relaxed) {
-                    1.0
-                } else {
-                    0.0
-                },
-            )]
-        },
-    );
-    p.metrics.collect(
-        "process_resident_memory_bytes",
-        "Resident memory size in bytes.",
-        &[],
-        "gauge",
-        || {
-            resident_bytes()
-                .map(|b| vec![(vec![], b)])
-                .unwrap_or_default()
-        },
-    );
+    p.metrics.collect("gantry_ready", "1 when this replica is ready to serve.", &[], "gauge", move || {
+        vec![(vec![], if ready.load(std::sync::atomic::Ordering::Relaxed) { 1.0 } else { 0.0 })]
+    });
+    p.metrics.collect("process_resident_memory_bytes", "Resident memory size in bytes.", &[], "gauge", || {
+        resident_bytes().map(|b| vec![(vec![], b)]).unwrap_or_default()
+    });
     let start = Utc::now().timestamp() as f64;
     p.metrics.collect(
         "process_start_time_seconds",
@@ -149,15 +96,13 @@ fn housekeeping(p: Arc<Platform>, retention: Duration) -> Worker {
         Box::pin(async move {
             loop {
                 let now = Utc::now();
-                let idle =
-                    chrono::Duration::from_std(p.auth.settings().session_idle).unwrap_or_default();
+                let idle = chrono::Duration::from_std(p.auth.settings().session_idle).unwrap_or_default();
                 match p.repos.sessions.prune(now, now - idle).await {
                     Ok(n) if n > 0 => tracing::info!(removed = n, "pruned expired sessions"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot prune sessions"),
                 }
-                let keep = chrono::Duration::from_std(retention)
-                    .unwrap_or_else(|_| chrono::Duration::days(30));
+                let keep = chrono::Duration::from_std(retention).unwrap_or_else(|_| chrono::Duration::days(30));
                 match p.repos.events.prune(now - keep).await {
                     Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old events"),
                     Ok(_) => {}
@@ -183,10 +128,7 @@ fn job_metrics(p: Arc<Platform>, gauge: Gauge) -> Worker {
                         gauge.remove(&[&k, &s]);
                     }
                     for (kind, status, n) in counts {
-                        if matches!(
-                            status,
-                            JobStatus::Queued | JobStatus::Running | JobStatus::Failed
-                        ) {
+                        if matches!(status, JobStatus::Queued | JobStatus::Running | JobStatus::Failed) {
                             gauge.set(&[&kind, status.as_str()], n as f64);
                             seen.push((kind, status.as_str().to_string()));
                         }
@@ -219,39 +161,19 @@ impl JobHandler for SelfCheck {
             return Err(JobError::Permanent("database: not reachable".into()));
         }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        report.insert(
-            "database".into(),
-            json!({"ok": true, "backend": p.db.backend.as_str(), "latency_ms": ms}),
-        );
-        ctx.progress(
-            20,
-            &format!("database reachable ({}, {ms:.1} ms)", p.db.backend.as_str()),
-        )
-        .await;
+        report.insert("database".into(), json!({"ok": true, "backend": p.db.backend.as_str(), "latency_ms": ms}));
+        ctx.progress(20, &format!("database reachable ({}, {ms:.1} ms)", p.db.backend.as_str())).await;
 
-        report.insert(
-            "migrations".into(),
-            json!({"ok": true, "known": p.known_migrations.len()}),
-        );
-        ctx.progress(
-            40,
-            &format!("{} migrations known and applied", p.known_migrations.len()),
-        )
-        .await;
+        report.insert("migrations".into(), json!({"ok": true, "known": p.known_migrations.len()}));
+        ctx.progress(40, &format!("{} migrations known and applied", p.known_migrations.len())).await;
 
         let probe = p.data_dir.join(format!(".selfcheck-{}", ctx.job.id));
         let writable = tokio::fs::write(&probe, b"ok").await.is_ok();
         let _ = tokio::fs::remove_file(&probe).await;
         if !writable {
-            return Err(JobError::Permanent(format!(
-                "data directory {} is not writable",
-                p.data_dir.display()
-            )));
+            return Err(JobError::Permanent(format!("data directory {} is not writable", p.data_dir.display())));
         }
-        report.insert(
-            "data_dir".into(),
-            json!({"ok": true, "path": p.data_dir.display().to_string()}),
-        );
+        report.insert("data_dir".into(), json!({"ok": true, "path": p.data_dir.display().to_string()}));
         ctx.progress(60, "data directory writable").await;
 
         let roundtrip = p
@@ -261,39 +183,16 @@ impl JobHandler for SelfCheck {
             .map(|v| secrecy::ExposeSecret::expose_secret(&v).as_slice() == b"probe")
             .unwrap_or(false);
         if !roundtrip {
-            return Err(JobError::Permanent(
-                "master key: encrypt/decrypt round trip failed".into(),
-            ));
+            return Err(JobError::Permanent("master key: encrypt/decrypt round trip failed".into()));
         }
-        report.insert(
-            "master_key".into(),
-            json!({"ok": true, "key_id": p.keyring.active_id()}),
-        );
-        ctx.progress(80, &format!("master key {} works", p.keyring.active_id()))
-            .await;
+        report.insert("master_key".into(), json!({"ok": true, "key_id": p.keyring.active_id()}));
+        ctx.progress(80, &format!("master key {} works", p.keyring.active_id())).await;
 
-        let counts = p
-            .repos
-            .jobs
-            .counts()
-            .await
-            .map_err(|e| JobError::Transient(e.to_string()))?;
-        let failed: u64 = counts
-            .iter()
-            .filter(|c| c.1 == JobStatus::Failed)
-            .map(|c| c.2)
-            .sum();
-        let queued: u64 = counts
-            .iter()
-            .filter(|c| c.1 == JobStatus::Queued)
-            .map(|c| c.2)
-            .sum();
-        report.insert(
-            "jobs".into(),
-            json!({"ok": true, "queued": queued, "failed": failed}),
-        );
-        ctx.progress(95, &format!("job queue: {queued} queued, {failed} failed"))
-            .await;
+        let counts = p.repos.jobs.counts().await.map_err(|e| JobError::Transient(e.to_string()))?;
+        let failed: u64 = counts.iter().filter(|c| c.1 == JobStatus::Failed).map(|c| c.2).sum();
+        let queued: u64 = counts.iter().filter(|c| c.1 == JobStatus::Queued).map(|c| c.2).sum();
+        report.insert("jobs".into(), json!({"ok": true, "queued": queued, "failed": failed}));
+        ctx.progress(95, &format!("job queue: {queued} queued, {failed} failed")).await;
 
         Ok(Value::Object(report))
     }

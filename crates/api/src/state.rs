@@ -41,12 +41,7 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self {
-            trust_forwarded_headers: false,
-            cookie_secure: CookieSecure::Auto,
-            public_https: false,
-            max_body_bytes: 1024 * 1024,
-        }
+        Self { trust_forwarded_headers: false, cookie_secure: CookieSecure::Auto, public_https: false, max_body_bytes: 1024 * 1024 }
     }
 }
 
@@ -127,12 +122,7 @@ impl Platform {
             .ok()
             .and_then(|m| m.get(&TypeId::of::<T>()).cloned())
             .and_then(|s| s.downcast::<T>().ok())
-            .ok_or_else(|| {
-                crate::error::ApiError::internal(format!(
-                    "service {} is not mounted",
-                    std::any::type_name::<T>()
-                ))
-            })
+            .ok_or_else(|| crate::error::ApiError::internal(format!("service {} is not mounted", std::any::type_name::<T>())))
     }
 }
 

@@ -31,10 +31,7 @@ pub fn built() -> bool {
 
 fn with_headers(mut res: Response, cache: &'static str) -> Response {
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     res
 }
@@ -47,11 +44,7 @@ fn file(path: &str) -> Option<Response> {
         res.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     // Vite content-hashes everything under assets/, so those never change.
-    let cache = if path.starts_with("assets/") {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    };
+    let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
     Some(with_headers(res, cache))
 }
 
@@ -59,12 +52,7 @@ fn file(path: &str) -> Option<Response> {
 pub async fn serve(method: Method, uri: Uri) -> Response {
     let path = uri.path();
     if reserved(path) || !matches!(method, Method::GET | Method::HEAD) {
-        return crate::error::ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such endpoint; see /api/docs",
-        )
-        .into_response();
+        return crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/docs").into_response();
     }
     let rel = path.trim_start_matches('/');
     if !rel.is_empty()

@@ -51,11 +51,7 @@ impl AccountService {
     }
 
     /// Lists users.
-    pub async fn list(
-        &self,
-        filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<User>, ServiceError> {
+    pub async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, ServiceError> {
         Ok(self.users.list(filter, page).await?)
     }
 
@@ -70,59 +66,33 @@ impl AccountService {
     /// Creates a user after validating every field.
     pub async fn create(&self, input: CreateUser, actor: &Actor) -> Result<User, ServiceError> {
         let mut errors = Vec::new();
-        let username = Username::parse(&input.username)
-            .map_err(|m| errors.push(FieldError::new("username", m)))
-            .ok();
+        let username = Username::parse(&input.username).map_err(|m| errors.push(FieldError::new("username", m))).ok();
         let display_name = parse_display_name(input.display_name.as_deref().unwrap_or(""))
             .map_err(|m| errors.push(FieldError::new("display_name", m)))
             .ok();
-        let password = NewPassword::parse(input.password)
-            .map_err(|m| errors.push(FieldError::new("password", m)))
-            .ok();
-        let (Some(username), Some(display_name), Some(password)) =
-            (username, display_name, password)
-        else {
+        let password = NewPassword::parse(input.password).map_err(|m| errors.push(FieldError::new("password", m))).ok();
+        let (Some(username), Some(display_name), Some(password)) = (username, display_name, password) else {
             return Err(ServiceError::Validation(errors));
         };
         let password_hash = hash_blocking(password.secret().clone()).await?;
         let summary = json!({"after": {"username": username.as_str(), "display_name": display_name, "role": input.role}});
         let trail = Trail::audit(AuditDraft::new(actor, "user.create", "user", None, summary));
-        self.users
-            .create(
-                NewUser {
-                    username,
-                    display_name,
-                    role: input.role,
-                    password_hash,
-                },
-                trail,
-            )
-            .await
-            .map_err(|e| match e {
-                crate::StoreError::Conflict { field } => ServiceError::Conflict {
-                    field,
-                    message: "a user with this username already exists".into(),
-                },
-                other => other.into(),
-            })
+        self.users.create(NewUser { username, display_name, role: input.role, password_hash }, trail).await.map_err(|e| match e {
+            crate::StoreError::Conflict { field } => {
+                ServiceError::Conflict { field, message: "a user with this username already exists".into() }
+            }
+            other => other.into(),
+        })
     }
 
     /// Changes a user. `if_match` is the version the caller last saw; without
     /// it the current version is used (last write wins, but still atomic).
-    pub async fn update(
-        &self,
-        id: UserId,
-        if_match: Option<i64>,
-        input: ChangeUser,
-        actor: &Actor,
-    ) -> Result<User, ServiceError> {
+    pub async fn update(&self, id: UserId, if_match: Option<i64>, input: ChangeUser, actor: &Actor) -> Result<User, ServiceError> {
         let before = self.get(id).await?;
         if let Some(v) = if_match
             && v != before.version
         {
-            return Err(ServiceError::Stale {
-                current: before.version,
-            });
+            return Err(ServiceError::Stale { current: before.version });
         }
         let mut errors = Vec::new();
         let display_name = match input.display_name.as_deref().map(parse_display_name) {
@@ -148,28 +118,22 @@ impl AccountService {
             && !before.disabled
             && (input.role.is_some_and(|r| r != Role::Admin) || input.disabled == Some(true));
         if demotes_admin && self.users.count_active_admins().await? <= 1 {
-            return Err(ServiceError::InvalidState(
-                "this is the last enabled admin; make another user admin first".into(),
-            ));
+            return Err(ServiceError::InvalidState("this is the last enabled admin; make another user admin first".into()));
         }
         let password_hash = match password {
             Some(p) => Some(hash_blocking(p.secret().clone()).await?),
             None => None,
         };
         let resets_password = password_hash.is_some();
-        let patch = UserPatch {
-            display_name,
-            role: input.role,
-            disabled: input.disabled,
-            password_hash,
-        };
+        let patch = UserPatch { display_name, role: input.role, disabled: input.disabled, password_hash };
         let after = json!({
             "display_name": patch.display_name.clone().unwrap_or_else(|| before.display_name.clone()),
             "role": patch.role.unwrap_or(before.role),
             "disabled": patch.disabled.unwrap_or(before.disabled),
             "login_reset": resets_password,
         });
-        let summary = json!({"before": {"display_name": before.display_name, "role": before.role, "disabled": before.disabled}, "after": after});
+        let summary =
+            json!({"before": {"display_name": before.display_name, "role": before.role, "disabled": before.disabled}, "after": after});
         let mut changes = Vec::new();
         if patch.role.is_some_and(|r| r != before.role) {
             changes.push("role");
@@ -180,21 +144,9 @@ impl AccountService {
         if resets_password {
             changes.push("password");
         }
-        let mut trail = Trail::audit(AuditDraft::new(
-            actor,
-            "user.update",
-            "user",
-            Some(id.to_string()),
-            summary,
-        ));
+        let mut trail = Trail::audit(AuditDraft::new(actor, "user.update", "user", Some(id.to_string()), summary));
         if !changes.is_empty() {
-            trail = trail.with_event(
-                UserChanged {
-                    user_id: id,
-                    change: changes.join(","),
-                }
-                .draft(),
-            );
+            trail = trail.with_event(UserChanged { user_id: id, change: changes.join(",") }.draft());
         }
         let user = self.users.update(id, before.version, patch, trail).await?;
         if user.disabled || resets_password {
@@ -207,10 +159,7 @@ impl AccountService {
 
     /// On first start, creates `admin` with the given password or a random one.
     /// Returns the generated password (to print once) when one was generated.
-    pub async fn bootstrap_admin(
-        &self,
-        password: Option<SecretString>,
-    ) -> Result<Option<(User, Option<SecretString>)>, ServiceError> {
+    pub async fn bootstrap_admin(&self, password: Option<SecretString>) -> Result<Option<(User, Option<SecretString>)>, ServiceError> {
         if self.users.count().await? > 0 {
             return Ok(None);
         }

@@ -25,13 +25,7 @@ pub struct Actor {
 impl Actor {
     /// The system itself acting (bootstrap, background work).
     pub fn system(name: &str) -> Self {
-        Self {
-            user_id: None,
-            name: name.to_string(),
-            role: None,
-            request_id: None,
-            client_ip: None,
-        }
+        Self { user_id: None, name: name.to_string(), role: None, request_id: None, client_ip: None }
     }
 }
 
@@ -52,21 +46,9 @@ pub struct AuditDraft {
 
 impl AuditDraft {
     /// Starts a record; the summary is redacted here so no caller can forget.
-    pub fn new(
-        actor: &Actor,
-        action: &str,
-        entity_type: &str,
-        entity_id: Option<String>,
-        mut summary: Value,
-    ) -> Self {
+    pub fn new(actor: &Actor, action: &str, entity_type: &str, entity_id: Option<String>, mut summary: Value) -> Self {
         redact(&mut summary);
-        Self {
-            actor: actor.clone(),
-            action: action.into(),
-            entity_type: entity_type.into(),
-            entity_id,
-            summary,
-        }
+        Self { actor: actor.clone(), action: action.into(), entity_type: entity_type.into(), entity_id, summary }
     }
 }
 
@@ -117,15 +99,7 @@ pub struct AuditFilter {
 }
 
 /// Substrings that mark an object key as holding a secret.
-const SECRET_PARTS: &[&str] = &[
-    "password",
-    "passphrase",
-    "secret",
-    "private_key",
-    "master_key",
-    "api_key",
-    "credential",
-];
+const SECRET_PARTS: &[&str] = &["password", "passphrase", "secret", "private_key", "master_key", "api_key", "credential"];
 
 /// Whether a JSON key names a secret (`password`, `new_password`, `password_hash`,
 /// `private_key`, `token`, `csrf_token`, …). Identifiers such as `token_id` are not secrets.

@@ -12,9 +12,7 @@ use crate::error::ServiceError;
 use crate::events::{CredentialRevoked, DomainEvent, Event, EventHandler, UserChanged};
 use crate::ids::{TokenId, UserId};
 use crate::page::{Page, PageRequest};
-use crate::repo::{
-    AuditRepo, NewToken, SessionRecord, SessionRepo, TokenInfo, TokenRepo, Trail, UserRepo,
-};
+use crate::repo::{AuditRepo, NewToken, SessionRecord, SessionRepo, TokenInfo, TokenRepo, Trail, UserRepo};
 use crate::tokens::{self, API_TOKEN_PREFIX};
 use crate::user::{NewPassword, Role, User, UserPatch, Username};
 use chrono::{DateTime, Utc};
@@ -64,22 +62,13 @@ impl Principal {
         if self.role.allows(required) {
             Ok(())
         } else {
-            Err(ServiceError::Forbidden(format!(
-                "this action needs the {required} role; you act as {}",
-                self.role
-            )))
+            Err(ServiceError::Forbidden(format!("this action needs the {required} role; you act as {}", self.role)))
         }
     }
 
     /// The actor record for audit entries.
     pub fn actor(&self, request_id: Option<String>, client_ip: Option<String>) -> Actor {
-        Actor {
-            user_id: Some(self.user_id),
-            name: self.username.clone(),
-            role: Some(self.role),
-            request_id,
-            client_ip,
-        }
+        Actor { user_id: Some(self.user_id), name: self.username.clone(), role: Some(self.role), request_id, client_ip }
     }
 }
 
@@ -161,10 +150,7 @@ impl Throttle {
                 // Bound memory under a spray of usernames: forget stale entries first.
                 map.retain(|_, f| f.last.elapsed() < s.failure_window);
             }
-            let e = map.entry(key).or_insert(Failures {
-                count: 0,
-                last: Instant::now(),
-            });
+            let e = map.entry(key).or_insert(Failures { count: 0, last: Instant::now() });
             if e.last.elapsed() > s.failure_window {
                 e.count = 0;
             }
@@ -269,14 +255,9 @@ impl AuthService {
     ) -> Result<LoginSession, ServiceError> {
         let name_key = format!("u:{}", raw_username.trim().to_ascii_lowercase());
         let ip_key = format!("ip:{}", client_ip.as_deref().unwrap_or("-"));
-        let wait = [&name_key, &ip_key]
-            .iter()
-            .filter_map(|k| self.throttle.wait_for(k, &self.settings))
-            .max();
+        let wait = [&name_key, &ip_key].iter().filter_map(|k| self.throttle.wait_for(k, &self.settings)).max();
         if let Some(wait) = wait {
-            return Err(ServiceError::Throttled {
-                retry_after: wait.as_secs().max(1),
-            });
+            return Err(ServiceError::Throttled { retry_after: wait.as_secs().max(1) });
         }
         let found = match Username::parse(raw_username) {
             Ok(name) => self.users.find_for_login(&name).await?,
@@ -286,8 +267,7 @@ impl AuthService {
             Some((u, h)) => (Some(u), h),
             None => (None, crate::password::decoy_hash().to_string()),
         };
-        let ok =
-            verify_blocking(password, hash).await? && user.as_ref().is_some_and(|u| !u.disabled);
+        let ok = verify_blocking(password, hash).await? && user.as_ref().is_some_and(|u| !u.disabled);
         let actor = Actor {
             user_id: user.as_ref().map(|u| u.id),
             name: raw_username.chars().take(64).collect(),
@@ -298,15 +278,7 @@ impl AuthService {
         let Some(user) = user.filter(|_| ok) else {
             self.throttle.fail(name_key, &self.settings);
             self.throttle.fail(ip_key, &self.settings);
-            self.audit
-                .append(AuditDraft::new(
-                    &actor,
-                    "auth.login_failed",
-                    "session",
-                    None,
-                    json!({"username": actor.name}),
-                ))
-                .await?;
+            self.audit.append(AuditDraft::new(&actor, "auth.login_failed", "session", None, json!({"username": actor.name}))).await?;
             return Err(ServiceError::InvalidCredentials);
         };
         self.throttle.clear(&name_key);
@@ -314,8 +286,7 @@ impl AuthService {
         let cookie = tokens::random_token(32);
         let digest = tokens::digest(&cookie);
         let now = Utc::now();
-        let expires_at =
-            now + chrono::Duration::from_std(self.settings.session_ttl).unwrap_or_default();
+        let expires_at = now + chrono::Duration::from_std(self.settings.session_ttl).unwrap_or_default();
         let csrf_token = tokens::random_token(32);
         self.sessions
             .create(SessionRecord {
@@ -330,45 +301,18 @@ impl AuthService {
             })
             .await?;
         self.users.touch_login(user.id, now).await?;
-        self.audit
-            .append(AuditDraft::new(
-                &actor,
-                "auth.login",
-                "session",
-                Some(user.id.to_string()),
-                json!({}),
-            ))
-            .await?;
-        Ok(LoginSession {
-            cookie: SecretString::from(cookie),
-            csrf_token,
-            user,
-            expires_at,
-        })
+        self.audit.append(AuditDraft::new(&actor, "auth.login", "session", Some(user.id.to_string()), json!({}))).await?;
+        Ok(LoginSession { cookie: SecretString::from(cookie), csrf_token, user, expires_at })
     }
 
     /// Ends the caller's session.
     pub async fn logout(&self, principal: &Principal, actor: &Actor) -> Result<(), ServiceError> {
         let Credential::Session { digest, .. } = &principal.credential else {
-            return Err(ServiceError::InvalidState(
-                "logout ends a browser session; revoke API tokens instead".into(),
-            ));
+            return Err(ServiceError::InvalidState("logout ends a browser session; revoke API tokens instead".into()));
         };
         self.cache.remove(digest);
-        let trail = Trail::audit(AuditDraft::new(
-            actor,
-            "auth.logout",
-            "session",
-            Some(principal.user_id.to_string()),
-            json!({}),
-        ))
-        .with_event(
-            CredentialRevoked {
-                digest: Some(digest.clone()),
-                token_id: None,
-            }
-            .draft(),
-        );
+        let trail = Trail::audit(AuditDraft::new(actor, "auth.logout", "session", Some(principal.user_id.to_string()), json!({})))
+            .with_event(CredentialRevoked { digest: Some(digest.clone()), token_id: None }.draft());
         self.sessions.delete(digest, trail).await?;
         Ok(())
     }
@@ -396,10 +340,7 @@ impl AuthService {
             username: user.username.to_string(),
             display_name: user.display_name.clone(),
             role: user.role,
-            credential: Credential::Session {
-                digest: digest.clone(),
-                csrf_token: session.csrf_token,
-            },
+            credential: Credential::Session { digest: digest.clone(), csrf_token: session.csrf_token },
         };
         self.cache.put(digest, p.clone());
         Ok(p)
@@ -410,9 +351,7 @@ impl AuthService {
             .touched
             .lock()
             .map(|mut m| {
-                let due = m
-                    .get(digest)
-                    .is_none_or(|t| t.elapsed() > Duration::from_secs(60));
+                let due = m.get(digest).is_none_or(|t| t.elapsed() > Duration::from_secs(60));
                 if due {
                     if m.len() > 10_000 {
                         m.clear();
@@ -449,9 +388,7 @@ impl AuthService {
         if user.disabled {
             return Err(ServiceError::Unauthenticated("account disabled"));
         }
-        if info
-            .last_used_at
-            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+        if info.last_used_at.is_none_or(|t| now - t > chrono::Duration::seconds(60))
             && let Err(e) = self.tokens.touch(info.id, now).await
         {
             tracing::warn!(error = %e, "cannot record token use");
@@ -462,10 +399,7 @@ impl AuthService {
             display_name: user.display_name.clone(),
             // A token never acts above its owner's current role.
             role: info.role.min(user.role),
-            credential: Credential::Token {
-                id: info.id,
-                digest: digest.clone(),
-            },
+            credential: Credential::Token { id: info.id, digest: digest.clone() },
         };
         self.cache.put(digest, p.clone());
         Ok(p)
@@ -487,31 +421,9 @@ impl AuthService {
         }
         let new_hash = hash_blocking(new.secret().clone()).await?;
         let user = self.users.get(principal.user_id).await?;
-        let trail = Trail::audit(AuditDraft::new(
-            actor,
-            "user.password_change",
-            "user",
-            Some(user.id.to_string()),
-            json!({}),
-        ))
-        .with_event(
-            UserChanged {
-                user_id: user.id,
-                change: "password".into(),
-            }
-            .draft(),
-        );
-        self.users
-            .update(
-                user.id,
-                user.version,
-                UserPatch {
-                    password_hash: Some(new_hash),
-                    ..Default::default()
-                },
-                trail,
-            )
-            .await?;
+        let trail = Trail::audit(AuditDraft::new(actor, "user.password_change", "user", Some(user.id.to_string()), json!({})))
+            .with_event(UserChanged { user_id: user.id, change: "password".into() }.draft());
+        self.users.update(user.id, user.version, UserPatch { password_hash: Some(new_hash), ..Default::default() }, trail).await?;
         let keep = match &principal.credential {
             Credential::Session { digest, .. } => Some(digest.as_str()),
             Credential::Token { .. } => None,
@@ -535,32 +447,19 @@ impl AuthService {
         let mut errors = Vec::new();
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            errors.push(crate::FieldError::new(
-                "name",
-                "must be 1 to 100 characters without control characters",
-            ));
+            errors.push(crate::FieldError::new("name", "must be 1 to 100 characters without control characters"));
         }
         let role = role.unwrap_or(principal.role);
         if !principal.role.allows(role) {
-            errors.push(crate::FieldError::new(
-                "role",
-                format!("cannot exceed your own role ({})", principal.role),
-            ));
+            errors.push(crate::FieldError::new("role", format!("cannot exceed your own role ({})", principal.role)));
         }
         let now = Utc::now();
         if let Some(e) = expires_at {
-            let max =
-                now + chrono::Duration::from_std(self.settings.max_token_ttl).unwrap_or_default();
+            let max = now + chrono::Duration::from_std(self.settings.max_token_ttl).unwrap_or_default();
             if e <= now {
-                errors.push(crate::FieldError::new(
-                    "expires_at",
-                    "must be in the future",
-                ));
+                errors.push(crate::FieldError::new("expires_at", "must be in the future"));
             } else if e > max {
-                errors.push(crate::FieldError::new(
-                    "expires_at",
-                    "must be within two years",
-                ));
+                errors.push(crate::FieldError::new("expires_at", "must be within two years"));
             }
         }
         if !errors.is_empty() {
@@ -577,24 +476,13 @@ impl AuthService {
             expires_at,
         };
         let summary = json!({"after": {"name": name, "role": role, "prefix": prefix, "expires_at": expires_at}});
-        let trail = Trail::audit(AuditDraft::new(
-            actor,
-            "token.create",
-            "token",
-            None,
-            summary,
-        ));
+        let trail = Trail::audit(AuditDraft::new(actor, "token.create", "token", None, summary));
         let info = self.tokens.create(new, trail).await?;
         Ok((info, SecretString::from(secret)))
     }
 
     /// Lists the caller's tokens (admins may list everyone's with `all`).
-    pub async fn list_tokens(
-        &self,
-        principal: &Principal,
-        all: bool,
-        page: PageRequest,
-    ) -> Result<Page<TokenInfo>, ServiceError> {
+    pub async fn list_tokens(&self, principal: &Principal, all: bool, page: PageRequest) -> Result<Page<TokenInfo>, ServiceError> {
         if all {
             principal.require(Role::Admin)?;
             return Ok(self.tokens.list(None, page).await?);
@@ -603,17 +491,8 @@ impl AuthService {
     }
 
     /// Revokes a token owned by the caller (admins: any token).
-    pub async fn revoke_token(
-        &self,
-        principal: &Principal,
-        id: TokenId,
-        actor: &Actor,
-    ) -> Result<TokenInfo, ServiceError> {
-        let info = self
-            .tokens
-            .get(id)
-            .await
-            .map_err(|e| not_found(e, "token"))?;
+    pub async fn revoke_token(&self, principal: &Principal, id: TokenId, actor: &Actor) -> Result<TokenInfo, ServiceError> {
+        let info = self.tokens.get(id).await.map_err(|e| not_found(e, "token"))?;
         if info.user_id != principal.user_id && principal.role != Role::Admin {
             // Same answer as a missing token: do not reveal other users' token ids.
             return Err(ServiceError::NotFound("token"));
@@ -622,20 +501,8 @@ impl AuthService {
             return Ok(info);
         }
         // The outbox event makes other replicas drop the token from their caches.
-        let trail = Trail::audit(AuditDraft::new(
-            actor,
-            "token.revoke",
-            "token",
-            Some(id.to_string()),
-            json!({"name": info.name}),
-        ))
-        .with_event(
-            CredentialRevoked {
-                digest: None,
-                token_id: Some(id),
-            }
-            .draft(),
-        );
+        let trail = Trail::audit(AuditDraft::new(actor, "token.revoke", "token", Some(id.to_string()), json!({"name": info.name})))
+            .with_event(CredentialRevoked { digest: None, token_id: Some(id) }.draft());
         let digest = self.tokens.revoke(id, Utc::now(), trail).await?;
         self.cache.remove(&digest);
         Ok(self.tokens.get(id).await?)
@@ -649,9 +516,7 @@ impl AuthService {
     /// Drops a cached API token by id.
     pub fn forget_token(&self, id: TokenId) {
         if let Ok(mut map) = self.cache.entries.lock() {
-            map.retain(
-                |_, (p, _)| !matches!(&p.credential, Credential::Token { id: t, .. } if *t == id),
-            );
+            map.retain(|_, (p, _)| !matches!(&p.credential, Credential::Token { id: t, .. } if *t == id));
         }
     }
 
@@ -719,11 +584,7 @@ pub async fn hash_blocking(password: SecretString) -> Result<String, ServiceErro
 /// Exposes nothing secret in `Debug` output of a session.
 impl std::fmt::Display for LoginSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "session for {} until {}",
-            self.user.username, self.expires_at
-        )
+        write!(f, "session for {} until {}", self.user.username, self.expires_at)
     }
 }
 
@@ -733,10 +594,7 @@ mod tests {
 
     #[test]
     fn throttle_kicks_in_after_threshold_and_doubles() {
-        let s = AuthSettings {
-            max_failures: 3,
-            ..Default::default()
-        };
+        let s = AuthSettings { max_failures: 3, ..Default::default() };
         let t = Throttle::default();
         for _ in 0..2 {
             t.fail("u:a".into(), &s);

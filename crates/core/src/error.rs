@@ -14,10 +14,7 @@ pub struct FieldError {
 impl FieldError {
     /// Builds a field error.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -105,10 +102,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ServiceError::NotFound("resource"),
-            StoreError::Conflict { field } => ServiceError::Conflict {
-                message: format!("{field} is already taken"),
-                field,
-            },
+            StoreError::Conflict { field } => ServiceError::Conflict { message: format!("{field} is already taken"), field },
             StoreError::Stale { current } => ServiceError::Stale { current },
             StoreError::Database(m) | StoreError::Corrupt(m) => ServiceError::Internal(m),
         }

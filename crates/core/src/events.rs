@@ -43,14 +43,7 @@ pub trait DomainEvent: Serialize {
         };
         let mut payload = serde_json::to_value(self).unwrap_or(Value::Null);
         crate::audit::redact(&mut payload);
-        EventDraft {
-            kind: Self::KIND.to_string(),
-            entity_type,
-            entity_id,
-            audience: self.audience(),
-            owner: self.owner(),
-            payload,
-        }
+        EventDraft { kind: Self::KIND.to_string(), entity_type, entity_id, audience: self.audience(), owner: self.owner(), payload }
     }
 }
 
@@ -136,11 +129,7 @@ impl EventBus {
     /// A bus whose subscribers may lag by up to 1024 events before missing some.
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        Self {
-            tx,
-            wake: Arc::new(Notify::new()),
-            handlers: Arc::default(),
-        }
+        Self { tx, wake: Arc::new(Notify::new()), handlers: Arc::default() }
     }
 
     /// Subscribes to events published from now on.
@@ -176,12 +165,7 @@ impl EventBus {
     ///
     /// Starts after the newest existing event, so a restart does not replay
     /// history to live clients (they resume with `Last-Event-ID` instead).
-    pub async fn relay(
-        self,
-        repo: Arc<dyn EventRepo>,
-        poll: Duration,
-        shutdown: CancellationToken,
-    ) {
+    pub async fn relay(self, repo: Arc<dyn EventRepo>, poll: Duration, shutdown: CancellationToken) {
         let mut last = loop {
             match repo.latest_id().await {
                 Ok(id) => break id,
@@ -205,8 +189,7 @@ impl EventBus {
                         // briefly so the older event is not skipped; a gap that
                         // persists (rolled-back insert, pruned row) is passed.
                         let gap = ev.id.0 > last.0 + 1;
-                        if gap && Utc::now() - ev.at < chrono::Duration::milliseconds(GAP_GRACE_MS)
-                        {
+                        if gap && Utc::now() - ev.at < chrono::Duration::milliseconds(GAP_GRACE_MS) {
                             held = true;
                             break;
                         }

@@ -72,10 +72,7 @@ impl JobStatus {
 
     /// Whether the job will not change any more.
     pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
-        )
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled)
     }
 }
 
@@ -94,11 +91,7 @@ impl LogLine {
     /// A line stamped now, truncated to the bound.
     pub fn new(level: &str, message: &str) -> Self {
         let message: String = message.chars().take(MAX_LOG_LINE).collect();
-        Self {
-            at: Utc::now(),
-            level: level.into(),
-            message,
-        }
+        Self { at: Utc::now(), level: level.into(), message }
     }
 }
 
@@ -122,14 +115,7 @@ pub struct NewJob {
 impl NewJob {
     /// A job of `kind` with `payload`, three attempts, visible to viewers.
     pub fn new(kind: &str, payload: Value) -> Self {
-        Self {
-            kind: kind.into(),
-            payload,
-            max_attempts: 3,
-            run_after: None,
-            created_by: None,
-            audience: Role::Viewer,
-        }
+        Self { kind: kind.into(), payload, max_attempts: 3, run_after: None, created_by: None, audience: Role::Viewer }
     }
 }
 
@@ -237,61 +223,30 @@ impl JobContext {
     pub async fn progress(&self, percent: i32, message: &str) {
         let percent = percent.clamp(0, 100);
         let line = LogLine::new("info", message);
-        match self
-            .repo
-            .progress(self.job.id, &self.owner, percent, Some(message), Some(line))
-            .await
-        {
+        match self.repo.progress(self.job.id, &self.owner, percent, Some(message), Some(line)).await {
             Ok(true) => {}
             Ok(false) => self.cancel.cancel(),
             Err(e) => {
                 tracing::warn!(job_id = %self.job.id, error = %e, "cannot record job progress")
             }
         }
-        self.announce(JobStatus::Running, percent, Some(message.to_string()))
-            .await;
+        self.announce(JobStatus::Running, percent, Some(message.to_string())).await;
     }
 
     /// Appends a line to the job log without changing progress.
     pub async fn log(&self, level: &str, message: &str) {
-        if let Err(e) = self
-            .repo
-            .append_log(self.job.id, &self.owner, LogLine::new(level, message))
-            .await
-        {
+        if let Err(e) = self.repo.append_log(self.job.id, &self.owner, LogLine::new(level, message)).await {
             tracing::warn!(job_id = %self.job.id, error = %e, "cannot append to job log");
         }
     }
 
     async fn announce(&self, status: JobStatus, progress: i32, message: Option<String>) {
-        announce(
-            &self.events,
-            &self.bus,
-            &self.job,
-            status,
-            progress,
-            message,
-        )
-        .await;
+        announce(&self.events, &self.bus, &self.job, status, progress, message).await;
     }
 }
 
-async fn announce(
-    events: &Arc<dyn EventRepo>,
-    bus: &EventBus,
-    job: &Job,
-    status: JobStatus,
-    progress: i32,
-    message: Option<String>,
-) {
-    let ev = JobUpdated {
-        job_id: job.id,
-        kind: job.kind.clone(),
-        status,
-        progress,
-        message,
-        audience: job.audience,
-    };
+async fn announce(events: &Arc<dyn EventRepo>, bus: &EventBus, job: &Job, status: JobStatus, progress: i32, message: Option<String>) {
+    let ev = JobUpdated { job_id: job.id, kind: job.kind.clone(), status, progress, message, audience: job.audience };
     match events.append(ev.draft()).await {
         Ok(_) => bus.notify_written(),
         Err(e) => tracing::warn!(job_id = %job.id, error = %e, "cannot write job event"),
@@ -360,10 +315,7 @@ impl Runner {
         waker: &Waker,
         metrics: &crate::metrics::Registry,
     ) -> Self {
-        let handlers = handlers
-            .into_iter()
-            .map(|h| (h.kind().to_string(), h))
-            .collect();
+        let handlers = handlers.into_iter().map(|h| (h.kind().to_string(), h)).collect();
         let runs = metrics.counter(
             "gantry_job_attempts_total",
             "Job attempts finished on this replica, by kind and outcome.",
@@ -375,29 +327,15 @@ impl Runner {
             &["kind"],
             crate::metrics::DURATION_BUCKETS,
         );
-        Self {
-            repo,
-            events,
-            bus,
-            handlers,
-            settings,
-            wake: waker.0.clone(),
-            runs,
-            durations,
-        }
+        Self { repo, events, bus, handlers, settings, wake: waker.0.clone(), runs, durations }
     }
 
     /// The delay before retry number `attempt` (1-based), with ±20 % jitter.
     pub fn backoff(&self, attempt: i32) -> Duration {
         let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 20)).unwrap_or(0);
-        let base = self
-            .settings
-            .backoff_base
-            .saturating_mul(2u32.saturating_pow(exp));
+        let base = self.settings.backoff_base.saturating_mul(2u32.saturating_pow(exp));
         let capped = base.min(self.settings.backoff_max);
-        let jitter = crate::tokens::random_bytes::<1>()
-            .map(|b| f64::from(b[0]) / 255.0)
-            .unwrap_or(0.5);
+        let jitter = crate::tokens::random_bytes::<1>().map(|b| f64::from(b[0]) / 255.0).unwrap_or(0.5);
         capped.mul_f64(0.8 + 0.4 * jitter)
     }
 
@@ -414,11 +352,7 @@ impl Runner {
                 _ = shutdown.cancelled() => break,
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
-            match this
-                .repo
-                .claim(&this.settings.owner, &kinds, this.settings.lease)
-                .await
-            {
+            match this.repo.claim(&this.settings.owner, &kinds, this.settings.lease).await {
                 Ok(Some(job)) => {
                     let runner = this.clone();
                     let cancel = hard_stop.child_token();
@@ -446,10 +380,7 @@ impl Runner {
             }
         }
         tracker.close();
-        if tokio::time::timeout(this.settings.drain, tracker.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(this.settings.drain, tracker.wait()).await.is_err() {
             tracing::warn!(
                 "jobs still running after the drain period; cancelling them (their leases will expire and another replica retries them)"
             );
@@ -462,26 +393,11 @@ impl Runner {
     async fn execute(&self, job: Job, cancel: CancellationToken) {
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             // claim() only returns kinds we handle; this is a safety net.
-            let _ = self
-                .repo
-                .finish(
-                    job.id,
-                    &self.settings.owner,
-                    Outcome::Failed("no handler for this job kind".into()),
-                )
-                .await;
+            let _ = self.repo.finish(job.id, &self.settings.owner, Outcome::Failed("no handler for this job kind".into())).await;
             return;
         };
         tracing::info!("job started");
-        announce(
-            &self.events,
-            &self.bus,
-            &job,
-            JobStatus::Running,
-            job.progress,
-            None,
-        )
-        .await;
+        announce(&self.events, &self.bus, &job, JobStatus::Running, job.progress, None).await;
         let ctx = JobContext {
             job: job.clone(),
             cancel: cancel.clone(),
@@ -528,53 +444,27 @@ impl Runner {
             Err(JobError::Transient(_)) => "error",
         };
         self.runs.inc(&[&job.kind, outcome_label]);
-        self.durations
-            .observe(&[&job.kind], started.elapsed().as_secs_f64());
+        self.durations.observe(&[&job.kind], started.elapsed().as_secs_f64());
         let outcome = match result {
             Ok(value) => Outcome::Succeeded(value),
             Err(JobError::Cancelled) => {
                 // Leave the job to be re-claimed after its lease expires.
-                tracing::info!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "job interrupted"
-                );
+                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job interrupted");
                 return;
             }
             Err(JobError::Permanent(e)) => Outcome::Failed(e),
             Err(JobError::Transient(e)) if job.attempts < job.max_attempts => {
-                let delay =
-                    chrono::Duration::from_std(self.backoff(job.attempts)).unwrap_or_default();
-                Outcome::Retry {
-                    error: e,
-                    at: Utc::now() + delay,
-                }
+                let delay = chrono::Duration::from_std(self.backoff(job.attempts)).unwrap_or_default();
+                Outcome::Retry { error: e, at: Utc::now() + delay }
             }
             Err(JobError::Transient(e)) => Outcome::Failed(e),
         };
-        match self
-            .repo
-            .finish(job.id, &self.settings.owner, outcome)
-            .await
-        {
+        match self.repo.finish(job.id, &self.settings.owner, outcome).await {
             Ok(Some(done)) => {
-                tracing::info!(
-                    status = done.status.as_str(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "job attempt ended"
-                );
-                announce(
-                    &self.events,
-                    &self.bus,
-                    &done,
-                    done.status,
-                    done.progress,
-                    done.message.clone(),
-                )
-                .await;
+                tracing::info!(status = done.status.as_str(), elapsed_ms = started.elapsed().as_millis() as u64, "job attempt ended");
+                announce(&self.events, &self.bus, &done, done.status, done.progress, done.message.clone()).await;
             }
-            Ok(None) => tracing::warn!(
-                "lease lost before the outcome was recorded; another replica owns the job"
-            ),
+            Ok(None) => tracing::warn!("lease lost before the outcome was recorded; another replica owns the job"),
             Err(e) => tracing::error!(error = %e, "cannot record job outcome"),
         }
     }

@@ -10,12 +10,7 @@
 //! It knows nothing about HTTP or SQL: the API crate adapts it to axum and the
 //! store crate adapts it to sea-orm. That is why every service here talks to
 //! persistence only through the traits in [`repo`].
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::await_holding_lock
-)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::await_holding_lock)]
 
 pub mod accounts;
 pub mod audit;

@@ -20,10 +20,7 @@ enum Family {
         series: Mutex<BTreeMap<Labels, HistogramSeries>>,
     },
     /// Computed at scrape time (pool sizes, queue depth, memory).
-    Collected(
-        Box<dyn Fn() -> Vec<(Labels, f64)> + Send + Sync>,
-        &'static str,
-    ),
+    Collected(Box<dyn Fn() -> Vec<(Labels, f64)> + Send + Sync>, &'static str),
 }
 
 #[derive(Clone)]
@@ -57,28 +54,15 @@ pub struct Gauge(Arc<Entry>);
 pub struct Histogram(Arc<Entry>);
 
 /// Buckets for request and operation durations, in seconds.
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
+pub const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 fn key(values: &[&str]) -> Labels {
     values.iter().map(|v| (*v).to_string()).collect()
 }
 
 impl Registry {
-    fn add(
-        &self,
-        name: &str,
-        help: &str,
-        label_names: &[&'static str],
-        family: Family,
-    ) -> Arc<Entry> {
-        let e = Arc::new(Entry {
-            name: name.into(),
-            help: help.into(),
-            label_names: label_names.to_vec(),
-            family,
-        });
+    fn add(&self, name: &str, help: &str, label_names: &[&'static str], family: Family) -> Arc<Entry> {
+        let e = Arc::new(Entry { name: name.into(), help: help.into(), label_names: label_names.to_vec(), family });
         if let Ok(mut es) = self.entries.write() {
             es.push(e.clone());
         }
@@ -96,22 +80,8 @@ impl Registry {
     }
 
     /// Registers a histogram with the given bucket bounds.
-    pub fn histogram(
-        &self,
-        name: &str,
-        help: &str,
-        labels: &[&'static str],
-        buckets: &[f64],
-    ) -> Histogram {
-        Histogram(self.add(
-            name,
-            help,
-            labels,
-            Family::Histogram {
-                buckets: buckets.to_vec(),
-                series: Mutex::default(),
-            },
-        ))
+    pub fn histogram(&self, name: &str, help: &str, labels: &[&'static str], buckets: &[f64]) -> Histogram {
+        Histogram(self.add(name, help, labels, Family::Histogram { buckets: buckets.to_vec(), series: Mutex::default() }))
     }
 
     /// Registers a gauge (or, with `kind = "counter"`, a counter) computed at scrape time.
@@ -161,39 +131,11 @@ impl Registry {
                         let mut cumulative = 0u64;
                         for (i, b) in buckets.iter().enumerate() {
                             cumulative += s.counts[i];
-                            write_sample(
-                                &mut out,
-                                &bucket_name,
-                                &e.label_names,
-                                labels,
-                                Some(&fmt_f64(*b)),
-                                cumulative as f64,
-                            );
+                            write_sample(&mut out, &bucket_name, &e.label_names, labels, Some(&fmt_f64(*b)), cumulative as f64);
                         }
-                        write_sample(
-                            &mut out,
-                            &bucket_name,
-                            &e.label_names,
-                            labels,
-                            Some("+Inf"),
-                            s.count as f64,
-                        );
-                        write_sample(
-                            &mut out,
-                            &format!("{}_sum", e.name),
-                            &e.label_names,
-                            labels,
-                            None,
-                            s.sum,
-                        );
-                        write_sample(
-                            &mut out,
-                            &format!("{}_count", e.name),
-                            &e.label_names,
-                            labels,
-                            None,
-                            s.count as f64,
-                        );
+                        write_sample(&mut out, &bucket_name, &e.label_names, labels, Some("+Inf"), s.count as f64);
+                        write_sample(&mut out, &format!("{}_sum", e.name), &e.label_names, labels, None, s.sum);
+                        write_sample(&mut out, &format!("{}_count", e.name), &e.label_names, labels, None, s.count as f64);
                     }
                 }
             }
@@ -207,18 +149,12 @@ fn escape_help(s: &str) -> String {
 }
 
 fn escape_value(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 fn fmt_f64(v: f64) -> String {
     if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
     } else if v.is_nan() {
         "NaN".into()
     } else {
@@ -226,14 +162,7 @@ fn fmt_f64(v: f64) -> String {
     }
 }
 
-fn write_sample(
-    out: &mut String,
-    name: &str,
-    names: &[&str],
-    values: &[String],
-    le: Option<&str>,
-    v: f64,
-) {
+fn write_sample(out: &mut String, name: &str, names: &[&str], values: &[String], le: Option<&str>, v: f64) {
     out.push_str(name);
     if !names.is_empty() || le.is_some() {
         out.push('{');
@@ -298,11 +227,7 @@ impl Histogram {
         if let Family::Histogram { buckets, series } = &self.0.family
             && let Ok(mut m) = series.lock()
         {
-            let s = m.entry(key(labels)).or_insert_with(|| HistogramSeries {
-                counts: vec![0; buckets.len()],
-                sum: 0.0,
-                count: 0,
-            });
+            let s = m.entry(key(labels)).or_insert_with(|| HistogramSeries { counts: vec![0; buckets.len()], sum: 0.0, count: 0 });
             if let Some(i) = buckets.iter().position(|b| v <= *b) {
                 s.counts[i] += 1;
             }

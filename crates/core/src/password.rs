@@ -16,18 +16,13 @@ pub struct HashError(String);
 
 /// Hashes a password into an Argon2id PHC string with a random salt.
 pub fn hash(password: &SecretString) -> Result<String, HashError> {
-    Argon2::default()
-        .hash_password(password.expose_secret().as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
+    Argon2::default().hash_password(password.expose_secret().as_bytes()).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
 }
 
 /// Checks a password against a stored PHC string. A malformed hash never matches.
 pub fn verify(password: &SecretString, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }

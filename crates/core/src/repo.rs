@@ -33,10 +33,7 @@ pub struct Trail {
 impl Trail {
     /// A trail with just an audit record.
     pub fn audit(draft: AuditDraft) -> Self {
-        Self {
-            audit: Some(draft),
-            events: Vec::new(),
-        }
+        Self { audit: Some(draft), events: Vec::new() }
     }
 
     /// Adds an outbox event.
@@ -55,6 +52,25 @@ pub struct UserFilter {
     pub role: Option<Role>,
     /// Only disabled (true) or enabled (false) users.
     pub disabled: Option<bool>,
+    /// Order; default by id ascending.
+    pub sort: Option<crate::page::Sort<UserSort>>,
+}
+
+/// Fields users can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    /// Creation order.
+    Id,
+    /// Login name.
+    Username,
+    /// Role.
+    Role,
+}
+
+impl UserSort {
+    /// The names accepted in `?sort=`.
+    pub const ALLOWED: &'static [(&'static str, UserSort)] =
+        &[("id", UserSort::Id), ("created_at", UserSort::Id), ("username", UserSort::Username), ("role", UserSort::Role)];
 }
 
 /// Users and their password hashes.
@@ -71,13 +87,7 @@ pub trait UserRepo: Send + Sync {
     /// Lists users by ascending id.
     async fn list(&self, filter: &UserFilter, page: PageRequest) -> StoreResult<Page<User>>;
     /// Applies a patch if the stored version still equals `expected_version`.
-    async fn update(
-        &self,
-        id: UserId,
-        expected_version: i64,
-        patch: UserPatch,
-        trail: Trail,
-    ) -> StoreResult<User>;
+    async fn update(&self, id: UserId, expected_version: i64, patch: UserPatch, trail: Trail) -> StoreResult<User>;
     /// Records a successful login.
     async fn touch_login(&self, id: UserId, at: DateTime<Utc>) -> StoreResult<()>;
     /// Number of enabled admins (so the last one cannot be demoted or disabled).
@@ -189,8 +199,7 @@ pub trait AuditRepo: Send + Sync {
     /// Appends a record on its own (for events without another change, e.g. a failed login).
     async fn append(&self, draft: AuditDraft) -> StoreResult<()>;
     /// Lists records, newest first.
-    async fn list(&self, filter: &AuditFilter, page: PageRequest)
-    -> StoreResult<Page<AuditRecord>>;
+    async fn list(&self, filter: &AuditFilter, page: PageRequest) -> StoreResult<Page<AuditRecord>>;
 }
 
 /// The event outbox.
@@ -213,23 +222,11 @@ pub trait JobRepo: Send + Sync {
     async fn enqueue(&self, job: NewJob, trail: Trail) -> StoreResult<Job>;
     /// Atomically claims the next due job of one of `kinds` (queued and due,
     /// or running with an expired lease) for `owner`, counting an attempt.
-    async fn claim(
-        &self,
-        owner: &str,
-        kinds: &[String],
-        lease: Duration,
-    ) -> StoreResult<Option<Job>>;
+    async fn claim(&self, owner: &str, kinds: &[String], lease: Duration) -> StoreResult<Option<Job>>;
     /// Extends the lease; `false` if `owner` no longer holds it.
     async fn renew(&self, id: JobId, owner: &str, lease: Duration) -> StoreResult<bool>;
     /// Records progress; `false` if `owner` no longer holds the lease.
-    async fn progress(
-        &self,
-        id: JobId,
-        owner: &str,
-        percent: i32,
-        message: Option<&str>,
-        line: Option<LogLine>,
-    ) -> StoreResult<bool>;
+    async fn progress(&self, id: JobId, owner: &str, percent: i32, message: Option<&str>, line: Option<LogLine>) -> StoreResult<bool>;
     /// Appends a log line.
     async fn append_log(&self, id: JobId, owner: &str, line: LogLine) -> StoreResult<bool>;
     /// Records the outcome of an attempt; `None` if the lease was lost.

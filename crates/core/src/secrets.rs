@@ -22,9 +22,7 @@ const PREFIX: &str = "gx1";
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
     /// The configured key is not 32 bytes of base64.
-    #[error(
-        "master key must be 32 bytes encoded as base64 (generate one with `openssl rand -base64 32`)"
-    )]
+    #[error("master key must be 32 bytes encoded as base64 (generate one with `openssl rand -base64 32`)")]
     BadKey,
     /// The ciphertext was written with a key that is not in the keyring.
     #[error("secret was encrypted with key {0}, which is not configured")]
@@ -48,10 +46,7 @@ impl MasterKey {
         let digest = Sha256::digest(bytes);
         let id = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
         let key = Key::from(*bytes);
-        Self {
-            id,
-            cipher: XChaCha20Poly1305::new(&key),
-        }
+        Self { id, cipher: XChaCha20Poly1305::new(&key) }
     }
 }
 
@@ -63,23 +58,16 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring")
-            .field("active", &self.active.id)
-            .finish_non_exhaustive()
+        f.debug_struct("Keyring").field("active", &self.active.id).finish_non_exhaustive()
     }
 }
 
 /// Decodes a base64 (standard or url-safe) 32-byte key.
 pub fn decode_key(encoded: &str) -> Result<SecretBox<[u8; 32]>, SecretError> {
     let trimmed = encoded.trim();
-    let bytes = STANDARD
-        .decode(trimmed)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed.trim_end_matches('=')))
-        .map_err(|_| SecretError::BadKey)?;
-    let arr: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| SecretError::BadKey)?;
+    let bytes =
+        STANDARD.decode(trimmed).or_else(|_| URL_SAFE_NO_PAD.decode(trimmed.trim_end_matches('='))).map_err(|_| SecretError::BadKey)?;
+    let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SecretError::BadKey)?;
     Ok(SecretBox::new(Box::new(arr)))
 }
 
@@ -95,9 +83,7 @@ impl Keyring {
         let active = MasterKey::from_bytes(decode_key(active.expose_secret())?.expose_secret());
         let previous = previous
             .iter()
-            .map(|k| {
-                decode_key(k.expose_secret()).map(|b| MasterKey::from_bytes(b.expose_secret()))
-            })
+            .map(|k| decode_key(k.expose_secret()).map(|b| MasterKey::from_bytes(b.expose_secret())))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { active, previous })
     }
@@ -109,66 +95,43 @@ impl Keyring {
 
     /// Encrypts `plaintext`, bound to `context`.
     pub fn encrypt(&self, context: &str, plaintext: &[u8]) -> Result<String, SecretError> {
-        let nonce_bytes =
-            crate::tokens::random_bytes::<24>().map_err(|_| SecretError::NoRandomness)?;
+        let nonce_bytes = crate::tokens::random_bytes::<24>().map_err(|_| SecretError::NoRandomness)?;
         let nonce = XNonce::from(nonce_bytes);
         let ct = self
             .active
             .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext, aad: context.as_bytes() })
             .map_err(|_| SecretError::Undecryptable)?;
         let mut blob = nonce_bytes.to_vec();
         blob.extend_from_slice(&ct);
-        Ok(format!(
-            "{PREFIX}:{}:{}",
-            self.active.id,
-            URL_SAFE_NO_PAD.encode(blob)
-        ))
+        Ok(format!("{PREFIX}:{}:{}", self.active.id, URL_SAFE_NO_PAD.encode(blob)))
     }
 
     /// Decrypts a value produced by [`Keyring::encrypt`] with the same context.
     pub fn decrypt(&self, context: &str, stored: &str) -> Result<SecretBox<Vec<u8>>, SecretError> {
         let mut parts = stored.splitn(3, ':');
-        let (Some(PREFIX), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(PREFIX), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SecretError::Undecryptable);
         };
         let key = std::iter::once(&self.active)
             .chain(self.previous.iter())
             .find(|k| k.id == kid)
             .ok_or_else(|| SecretError::UnknownKey(kid.to_string()))?;
-        let blob = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| SecretError::Undecryptable)?;
+        let blob = URL_SAFE_NO_PAD.decode(body).map_err(|_| SecretError::Undecryptable)?;
         if blob.len() < 24 {
             return Err(SecretError::Undecryptable);
         }
         let (nonce, ct) = blob.split_at(24);
         let nonce = XNonce::try_from(nonce).map_err(|_| SecretError::Undecryptable)?;
         key.cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
+            .decrypt(&nonce, Payload { msg: ct, aad: context.as_bytes() })
             .map(|p| SecretBox::new(Box::new(p)))
             .map_err(|_| SecretError::Undecryptable)
     }
 
     /// Whether a stored value was written with an older key and should be re-encrypted.
     pub fn needs_rotation(&self, stored: &str) -> bool {
-        stored
-            .split(':')
-            .nth(1)
-            .is_some_and(|kid| kid != self.active.id)
+        stored.split(':').nth(1).is_some_and(|kid| kid != self.active.id)
     }
 }
 
@@ -186,16 +149,8 @@ mod tests {
         let ct = ring.encrypt("servers.private_key", b"hunter2")?;
         assert!(ct.starts_with("gx1:"));
         assert!(!ct.contains("hunter2"));
-        assert_eq!(
-            ring.decrypt("servers.private_key", &ct)?
-                .expose_secret()
-                .as_slice(),
-            b"hunter2"
-        );
-        assert_eq!(
-            ring.decrypt("other.column", &ct).err(),
-            Some(SecretError::Undecryptable)
-        );
+        assert_eq!(ring.decrypt("servers.private_key", &ct)?.expose_secret().as_slice(), b"hunter2");
+        assert_eq!(ring.decrypt("other.column", &ct).err(), Some(SecretError::Undecryptable));
         Ok(())
     }
 
@@ -209,10 +164,7 @@ mod tests {
         assert!(ring.needs_rotation(&ct));
         assert_eq!(ring.decrypt("c", &ct)?.expose_secret().as_slice(), b"v");
         let only_new = Keyring::new(&new, &[])?;
-        assert!(matches!(
-            only_new.decrypt("c", &ct),
-            Err(SecretError::UnknownKey(_))
-        ));
+        assert!(matches!(only_new.decrypt("c", &ct), Err(SecretError::UnknownKey(_))));
         Ok(())
     }
 
@@ -225,14 +177,8 @@ mod tests {
         let i = chars.len() - 10;
         chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
         let tampered: String = chars.into_iter().collect();
-        assert_eq!(
-            ring.decrypt("c", &tampered).err(),
-            Some(SecretError::Undecryptable)
-        );
-        assert_eq!(
-            Keyring::new(&SecretString::from("short"), &[]).err(),
-            Some(SecretError::BadKey)
-        );
+        assert_eq!(ring.decrypt("c", &tampered).err(), Some(SecretError::Undecryptable));
+        assert_eq!(Keyring::new(&SecretString::from("short"), &[]).err(), Some(SecretError::BadKey));
         Ok(())
     }
 }

@@ -8,19 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a user (or a token acting for one) may do. Ordered: `Viewer < Operator < Admin`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything, changes nothing.
@@ -60,9 +48,7 @@ impl FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "unknown role {other:?}; expected admin, operator or viewer"
-            )),
+            other => Err(format!("unknown role {other:?}; expected admin, operator or viewer")),
         }
     }
 }
@@ -85,13 +71,8 @@ impl Username {
         if !first_ok {
             return Err("must start with a letter or digit".into());
         }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        {
-            return Err(format!(
-                "must contain only a-z, 0-9, '.', '_' and '-' (found {bad:?})"
-            ));
+        if let Some(bad) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+            return Err(format!("must contain only a-z, 0-9, '.', '_' and '-' (found {bad:?})"));
         }
         Ok(Self(s))
     }
@@ -208,10 +189,7 @@ mod tests {
 
     #[test]
     fn usernames_are_normalized_and_checked() {
-        assert_eq!(
-            Username::parse(" Alice ").map(|u| u.0),
-            Ok("alice".to_string())
-        );
+        assert_eq!(Username::parse(" Alice ").map(|u| u.0), Ok("alice".to_string()));
         for bad in ["", "-x", "a b", "a;b", "a\nb", "ä", &"x".repeat(65)] {
             assert!(Username::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -24,8 +24,7 @@ use tokio_util::task::TaskTracker;
 
 /// Opens the database described by the configuration.
 pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     let pool = PoolSettings {
         max_connections: cfg.db.max_connections,
         min_connections: cfg.db.min_connections,
@@ -40,12 +39,8 @@ pub fn all_migrations(modules: &[Box<dyn Module>]) -> Vec<ModuleMigration> {
 }
 
 /// Every module's routes, merged.
-pub fn all_routes(
-    modules: &[Box<dyn Module>],
-) -> gantry_api::ModuleRouter<gantry_api::state::AppState> {
-    modules
-        .iter()
-        .fold(gantry_api::ModuleRouter::new(), |r, m| r.merge(m.routes()))
+pub fn all_routes(modules: &[Box<dyn Module>]) -> gantry_api::ModuleRouter<gantry_api::state::AppState> {
+    modules.iter().fold(gantry_api::ModuleRouter::new(), |r, m| r.merge(m.routes()))
 }
 
 /// Loads the master key: configured, else the data directory's, else a new one written there (mode 0600).
@@ -56,10 +51,7 @@ pub fn load_keyring(cfg: &Config) -> anyhow::Result<Keyring> {
             let path = cfg.data_dir.join("master.key");
             if path.exists() {
                 SecretString::from(
-                    std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?
-                        .trim()
-                        .to_string(),
+                    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?.trim().to_string(),
                 )
             } else {
                 let key = gantry_core::secrets::generate_key()?;
@@ -129,10 +121,7 @@ impl App {
     }
 
     /// Starts with a custom module list (tests add test-only modules).
-    pub async fn start_with(
-        cfg: Config,
-        modules: impl Fn(&Config) -> Vec<Box<dyn Module>>,
-    ) -> anyhow::Result<App> {
+    pub async fn start_with(cfg: Config, modules: impl Fn(&Config) -> Vec<Box<dyn Module>>) -> anyhow::Result<App> {
         let started = Instant::now();
         let modules = modules(&cfg);
         let db = open_db(&cfg).await?;
@@ -144,11 +133,10 @@ impl App {
         let keyring = Arc::new(load_keyring(&cfg)?);
         let repos = Repos::new(&db);
         let (auth, accounts) = services(&repos, &cfg);
-        let generated_admin_password =
-            match accounts.bootstrap_admin(cfg.admin_password.clone()).await? {
-                Some((_, generated)) => generated,
-                None => None,
-            };
+        let generated_admin_password = match accounts.bootstrap_admin(cfg.admin_password.clone()).await? {
+            Some((_, generated)) => generated,
+            None => None,
+        };
         let metrics = Registry::default();
         let shutdown = CancellationToken::new();
         let bus = EventBus::new();
@@ -169,20 +157,14 @@ impl App {
                     CfgCookieSecure::Always => CookieSecure::Always,
                     CfgCookieSecure::Never => CookieSecure::Never,
                 },
-                public_https: cfg
-                    .public_url
-                    .as_deref()
-                    .is_some_and(|u| u.starts_with("https://")),
+                public_https: cfg.public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
                 max_body_bytes: cfg.http.max_body_bytes,
             },
             keyring,
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: shutdown.clone(),
             data_dir: cfg.data_dir.clone(),
-            known_migrations: migrations
-                .iter()
-                .map(|m| m.step.name().to_string())
-                .collect(),
+            known_migrations: migrations.iter().map(|m| m.step.name().to_string()).collect(),
             services: Default::default(),
         });
 
@@ -200,11 +182,7 @@ impl App {
         let router = gantry_api::app(platform.clone(), routes);
 
         let tracker = TaskTracker::new();
-        tracker.spawn(bus.clone().relay(
-            repos.events.clone(),
-            Duration::from_millis(cfg.events.poll_ms),
-            shutdown.clone(),
-        ));
+        tracker.spawn(bus.clone().relay(repos.events.clone(), Duration::from_millis(cfg.events.poll_ms), shutdown.clone()));
         let runner = Runner::new(
             repos.jobs.clone(),
             repos.events.clone(),
@@ -228,41 +206,27 @@ impl App {
             tracker.spawn(w(shutdown.clone()));
         }
 
-        let listener = TcpListener::bind(cfg.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         let serve_stop = shutdown.clone();
         let ready = platform.ready.clone();
         let grace = Duration::from_secs(cfg.shutdown_grace_seconds);
         let done = tokio::spawn(async move {
-            let server = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(serve_stop.clone().cancelled_owned());
+            let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(serve_stop.clone().cancelled_owned());
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
             ready.store(false, Ordering::Release);
             tracker.close();
-            if tokio::time::timeout(grace + Duration::from_secs(5), tracker.wait())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(grace + Duration::from_secs(5), tracker.wait()).await.is_err() {
                 tracing::warn!("background work did not stop in time");
             }
             db.close().await;
         });
         platform.ready.store(true, Ordering::Release);
         tracing::info!(%addr, database = platform.db.backend.as_str(), elapsed_ms = started.elapsed().as_millis() as u64, "gantry is ready");
-        Ok(App {
-            addr,
-            shutdown,
-            platform,
-            generated_admin_password,
-            done,
-        })
+        Ok(App { addr, shutdown, platform, generated_admin_password, done })
     }
 
     /// Stops accepting requests, drains in-flight requests and background work, and waits for it.
@@ -279,33 +243,21 @@ impl App {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "gantry".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "gantry".into())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Installs SIGTERM/SIGINT handlers now and returns a future that resolves
+/// on the first signal. Installing before the server announces itself
+/// matters: a signal arriving earlier would otherwise kill the process
+/// without a graceful shutdown.
+pub fn termination() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }

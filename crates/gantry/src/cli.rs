@@ -103,12 +103,7 @@ pub enum ConfigCommand {
 
 impl Cli {
     fn overrides(&self) -> Overrides {
-        Overrides {
-            listen: self.listen,
-            data_dir: self.data_dir.clone(),
-            log_format: self.log_format,
-            log_level: self.log_level.clone(),
-        }
+        Overrides { listen: self.listen, data_dir: self.data_dir.clone(), log_format: self.log_format, log_level: self.log_level.clone() }
     }
 }
 
@@ -127,16 +122,10 @@ pub fn main() -> ExitCode {
         tracing::warn!(variable = %var, "unknown GANTRY_ environment variable ignored (check for a typo; nested keys use __)");
     }
     // One TLS provider for the whole process, chosen explicitly.
-    if rustls::crypto::aws_lc_rs::default_provider()
-        .install_default()
-        .is_err()
-    {
+    if rustls::crypto::aws_lc_rs::default_provider().install_default().is_err() {
         tracing::debug!("TLS crypto provider already installed");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gantry: cannot start the async runtime: {e}");
@@ -173,6 +162,7 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
+    let signals = app::termination().context("cannot install signal handlers")?;
     let app = App::start(cfg).await?;
     if let Some(pw) = &app.generated_admin_password {
         // Printed to the console once; never logged.
@@ -184,7 +174,7 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
     println!("Gantry is listening on http://{}", app.addr);
     let stop = app.shutdown.clone();
     tokio::spawn(async move {
-        app::termination().await;
+        signals.await;
         tracing::info!("shutting down: draining requests and background work");
         stop.cancel();
     });
@@ -207,35 +197,20 @@ async fn migrate(cfg: Config, status_only: bool) -> anyhow::Result<ExitCode> {
         for n in &st.unknown {
             println!("UNKNOWN  {n} (applied by a newer gantry)");
         }
-        return Ok(if st.unknown.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(3)
-        });
+        return Ok(if st.unknown.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) });
     }
     let applied = gantry_store::migrate::run(&db, &migrations).await?;
-    println!(
-        "{} migration(s) applied; schema is up to date",
-        applied.len()
-    );
+    println!("{} migration(s) applied; schema is up to date", applied.len());
     Ok(ExitCode::SUCCESS)
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<(SecretString, bool)> {
     if from_stdin {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read the password from stdin")?;
-        return Ok((
-            SecretString::from(s.trim_end_matches(['\r', '\n']).to_string()),
-            false,
-        ));
+        std::io::stdin().read_to_string(&mut s).context("cannot read the password from stdin")?;
+        return Ok((SecretString::from(s.trim_end_matches(['\r', '\n']).to_string()), false));
     }
-    Ok((
-        SecretString::from(gantry_core::tokens::random_token(18)),
-        true,
-    ))
+    Ok((SecretString::from(gantry_core::tokens::random_token(18)), true))
 }
 
 async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
@@ -245,81 +220,34 @@ async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
     let (_, accounts) = app::services(&repos, &cfg);
     let actor = Actor::system("cli");
     match cmd {
-        UserCommand::Create {
-            username,
-            role,
-            display_name,
-            password_stdin,
-        } => {
-            let role: Role = role
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+        UserCommand::Create { username, role, display_name, password_stdin } => {
+            let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
             let (password, generated) = read_password(password_stdin)?;
-            let user = accounts
-                .create(
-                    CreateUser {
-                        username,
-                        display_name,
-                        role,
-                        password: password.clone(),
-                    },
-                    &actor,
-                )
-                .await
-                .map_err(describe)?;
-            println!(
-                "created user {} ({}) with id {}",
-                user.username, user.role, user.id
-            );
+            let user =
+                accounts.create(CreateUser { username, display_name, role, password: password.clone() }, &actor).await.map_err(describe)?;
+            println!("created user {} ({}) with id {}", user.username, user.role, user.id);
             if generated {
                 println!("password: {}", password.expose_secret());
             }
         }
-        UserCommand::SetPassword {
-            username,
-            password_stdin,
-        } => {
+        UserCommand::SetPassword { username, password_stdin } => {
             let name = Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
-            let (user, _) = repos
-                .users
-                .find_for_login(&name)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no user named {name}"))?;
+            let (user, _) = repos.users.find_for_login(&name).await?.ok_or_else(|| anyhow::anyhow!("no user named {name}"))?;
             let (password, generated) = read_password(password_stdin)?;
             accounts
-                .update(
-                    user.id,
-                    None,
-                    ChangeUser {
-                        password: Some(password.clone()),
-                        ..Default::default()
-                    },
-                    &actor,
-                )
+                .update(user.id, None, ChangeUser { password: Some(password.clone()), ..Default::default() }, &actor)
                 .await
                 .map_err(describe)?;
-            println!(
-                "password of {} changed; their sessions were ended",
-                user.username
-            );
+            println!("password of {} changed; their sessions were ended", user.username);
             if generated {
                 println!("password: {}", password.expose_secret());
             }
         }
         UserCommand::List => {
-            let mut page = PageRequest {
-                limit: 500,
-                after: None,
-            };
-            println!(
-                "{:<6} {:<24} {:<9} {:<8} display name",
-                "id", "username", "role", "status"
-            );
+            let mut page = PageRequest { limit: 500, after: None };
+            println!("{:<6} {:<24} {:<9} {:<8} display name", "id", "username", "role", "status");
             loop {
-                let p = accounts
-                    .list(&UserFilter::default(), page)
-                    .await
-                    .map_err(describe)?;
+                let p = accounts.list(&UserFilter::default(), page.clone()).await.map_err(describe)?;
                 for u in &p.items {
                     println!(
                         "{:<6} {:<24} {:<9} {:<8} {}",
@@ -343,13 +271,7 @@ async fn user(cfg: Config, cmd: UserCommand) -> anyhow::Result<ExitCode> {
 fn describe(e: gantry_core::ServiceError) -> anyhow::Error {
     match e {
         gantry_core::ServiceError::Validation(errors) => {
-            anyhow::anyhow!(
-                errors
-                    .iter()
-                    .map(|f| format!("{}: {}", f.field, f.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
+            anyhow::anyhow!(errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))
         }
         other => anyhow::anyhow!(other.to_string()),
     }
@@ -363,8 +285,7 @@ async fn healthcheck(cfg: Config) -> anyhow::Result<ExitCode> {
     }
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
+        s.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
         Ok::<_, std::io::Error>(buf.starts_with(b"HTTP/1.1 200"))

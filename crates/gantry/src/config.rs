@@ -52,12 +52,7 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            session_ttl_hours: 12,
-            session_idle_minutes: 120,
-            max_failures: 5,
-            max_lockout_seconds: 900,
-        }
+        Self { session_ttl_hours: 12, session_idle_minutes: 120, max_failures: 5, max_lockout_seconds: 900 }
     }
 }
 
@@ -75,11 +70,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            trust_forwarded_headers: false,
-            cookie_secure: CookieSecure::Auto,
-            max_body_bytes: 1024 * 1024,
-        }
+        Self { trust_forwarded_headers: false, cookie_secure: CookieSecure::Auto, max_body_bytes: 1024 * 1024 }
     }
 }
 
@@ -97,11 +88,7 @@ pub struct DbConfig {
 
 impl Default for DbConfig {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            min_connections: 1,
-            acquire_timeout_seconds: 5,
-        }
+        Self { max_connections: 16, min_connections: 1, acquire_timeout_seconds: 5 }
     }
 }
 
@@ -123,13 +110,7 @@ pub struct JobsConfig {
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        Self {
-            concurrency: 8,
-            lease_seconds: 30,
-            poll_ms: 1000,
-            backoff_base_seconds: 5,
-            backoff_max_seconds: 600,
-        }
+        Self { concurrency: 8, lease_seconds: 30, poll_ms: 1000, backoff_base_seconds: 5, backoff_max_seconds: 600 }
     }
 }
 
@@ -145,10 +126,7 @@ pub struct EventsConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        Self {
-            retention_days: 30,
-            poll_ms: 500,
-        }
+        Self { retention_days: 30, poll_ms: 500 }
     }
 }
 
@@ -287,11 +265,7 @@ pub fn known_keys() -> BTreeSet<String> {
 fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeSet<String>) {
     if let serde_json::Value::Object(map) = v {
         for (k, v) in map {
-            let key = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             if v.is_object() {
                 flatten(&key, v, out);
             } else {
@@ -308,21 +282,15 @@ pub fn unknown_env(vars: impl Iterator<Item = (String, String)>) -> Vec<String> 
         .filter(|k| k.starts_with("GANTRY_"))
         .filter(|k| !RESERVED_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
         .filter(|k| {
-            let key = k
-                .trim_start_matches("GANTRY_")
-                .to_ascii_lowercase()
-                .replace("__", ".");
+            let key = k.trim_start_matches("GANTRY_").to_ascii_lowercase().replace("__", ".");
             !known.contains(&key)
         })
         .collect()
 }
 
 fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::Invalid(format!("{key}: cannot read {}: {e}", path.display())))?;
-    Ok(SecretString::from(
-        text.trim_end_matches(['\r', '\n']).to_string(),
-    ))
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid(format!("{key}: cannot read {}: {e}", path.display())))?;
+    Ok(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string()))
 }
 
 impl Config {
@@ -331,10 +299,7 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::File {
-                    path: path.to_path_buf(),
-                    reason: "no such file".into(),
-                });
+                return Err(ConfigError::File { path: path.to_path_buf(), reason: "no such file".into() });
             }
             fig = fig.merge(Toml::file_exact(path));
         }
@@ -347,9 +312,7 @@ impl Config {
                     .map(|k| k.as_str().to_ascii_lowercase().into()),
             )
             .merge(Serialized::defaults(overrides.clone()));
-        let mut cfg: Config = fig
-            .extract()
-            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(describe(&e)))?;
         if cfg.database_url.is_none()
             && let Some(p) = cfg.database_url_file.clone()
         {
@@ -374,25 +337,16 @@ impl Config {
         if let Some(url) = &self.database_url
             && gantry_store::Backend::from_url(url.expose_secret()).is_none()
         {
-            return bad(
-                "database_url",
-                "must start with sqlite://, mysql:// or postgres://",
-            );
+            return bad("database_url", "must start with sqlite://, mysql:// or postgres://");
         }
         if let Some(k) = &self.master_key
             && gantry_core::secrets::decode_key(k.expose_secret()).is_err()
         {
-            return bad(
-                "master_key",
-                "must be 32 bytes encoded as base64 (openssl rand -base64 32)",
-            );
+            return bad("master_key", "must be 32 bytes encoded as base64 (openssl rand -base64 32)");
         }
         for k in &self.master_key_previous {
             if gantry_core::secrets::decode_key(k.expose_secret()).is_err() {
-                return bad(
-                    "master_key_previous",
-                    "each key must be 32 bytes encoded as base64",
-                );
+                return bad("master_key_previous", "each key must be 32 bytes encoded as base64");
             }
         }
         if let Some(u) = &self.public_url
@@ -401,10 +355,7 @@ impl Config {
             return bad("public_url", "must start with http:// or https://");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
-            return bad(
-                "log_level",
-                "is not a valid filter (e.g. info, debug, info,gantry_store=debug)",
-            );
+            return bad("log_level", "is not a valid filter (e.g. info, debug, info,gantry_store=debug)");
         }
         if self.jobs.concurrency == 0 || self.jobs.concurrency > 1024 {
             return bad("jobs.concurrency", "must be between 1 and 1024");
@@ -413,10 +364,7 @@ impl Config {
             return bad("jobs.lease_seconds", "must be at least 3");
         }
         if self.db.max_connections == 0 || self.db.min_connections > self.db.max_connections {
-            return bad(
-                "db.max_connections",
-                "must be at least 1 and at least db.min_connections",
-            );
+            return bad("db.max_connections", "must be at least 1 and at least db.min_connections");
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes", "must be at least 1024");
@@ -437,8 +385,7 @@ impl Config {
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn redacted_toml(&self) -> String {
-        toml::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }
 
@@ -446,28 +393,12 @@ impl Config {
 fn describe(e: &figment::Error) -> String {
     let mut parts = Vec::new();
     for err in e.clone() {
-        let key = if err.path.is_empty() {
-            "(top level)".to_string()
-        } else {
-            err.path.join(".")
-        };
-        let source = err
-            .metadata
-            .as_ref()
-            .map(|m| m.name.to_string())
-            .unwrap_or_default();
+        let key = if err.path.is_empty() { "(top level)".to_string() } else { err.path.join(".") };
+        let source = err.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
         parts.push(
-            format!(
-                "{key}: {} {}",
-                err.kind,
-                if source.is_empty() {
-                    String::new()
-                } else {
-                    format!("(from {source})")
-                }
-            )
-            .trim()
-            .to_string(),
+            format!("{key}: {} {}", err.kind, if source.is_empty() { String::new() } else { format!("(from {source})") })
+                .trim()
+                .to_string(),
         );
     }
     parts.join("; ")
@@ -495,18 +426,13 @@ mod tests {
             ("GANTRY_TEST_MYSQL_URL".to_string(), String::new()),
             ("PATH".to_string(), String::new()),
         ];
-        assert_eq!(
-            unknown_env(vars.into_iter()),
-            vec!["GANTRY_LISTN".to_string()]
-        );
+        assert_eq!(unknown_env(vars.into_iter()), vec!["GANTRY_LISTN".to_string()]);
     }
 
     #[test]
     fn redacted_output_hides_secrets() {
         let cfg = Config {
-            master_key: Some(SecretString::from(
-                "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
-            )),
+            master_key: Some(SecretString::from("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=")),
             database_url: Some(SecretString::from("postgres://u:hunter2@h/db")),
             ..Config::default()
         };

@@ -7,7 +7,5 @@ use std::time::Duration;
 
 /// Every module, in mount order (the platform first: others may rely on its tables).
 pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
-    vec![Box::new(PlatformModule {
-        event_retention: Duration::from_secs(cfg.events.retention_days * 86_400),
-    })]
+    vec![Box::new(PlatformModule { event_retention: Duration::from_secs(cfg.events.retention_days * 86_400) })]
 }

@@ -26,9 +26,7 @@ pub(crate) fn scrub(msg: &str) -> String {
 /// Converts a database error; unique violations become `Conflict` on `field`.
 pub(crate) fn map(e: DbErr, field: &str) -> StoreError {
     match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict {
-            field: field.to_string(),
-        },
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict { field: field.to_string() },
         _ => match e {
             DbErr::RecordNotFound(_) => StoreError::NotFound,
             other => StoreError::Database(scrub(&other.to_string())),

@@ -8,12 +8,7 @@
 //! On SQLite every write goes through one async mutex: SQLite allows a single
 //! writer, and serializing writers in-process avoids `SQLITE_BUSY` failures
 //! when a deferred transaction tries to upgrade to a write lock.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::await_holding_lock
-)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::await_holding_lock)]
 
 mod entities;
 mod error;
@@ -94,11 +89,7 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            min_connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { max_connections: 16, min_connections: 1, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -146,16 +137,9 @@ impl Db {
         }
         let conn = sea_orm::Database::connect(opts)
             .await
-            .map_err(|e| ConnectError::Connect {
-                backend: backend.as_str(),
-                reason: error::scrub(&e.to_string()),
-            })?;
+            .map_err(|e| ConnectError::Connect { backend: backend.as_str(), reason: error::scrub(&e.to_string()) })?;
         let writer = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self {
-            conn,
-            backend,
-            writer,
-        })
+        Ok(Self { conn, backend, writer })
     }
 
     /// Checks the database answers.
@@ -168,27 +152,15 @@ impl Db {
         match self.conn.get_database_backend() {
             DbBackend::Sqlite => {
                 let p = self.conn.get_sqlite_connection_pool();
-                PoolStats {
-                    size: p.size(),
-                    idle: u32::try_from(p.num_idle()).unwrap_or(0),
-                    max: p.options().get_max_connections(),
-                }
+                PoolStats { size: p.size(), idle: u32::try_from(p.num_idle()).unwrap_or(0), max: p.options().get_max_connections() }
             }
             DbBackend::MySql => {
                 let p = self.conn.get_mysql_connection_pool();
-                PoolStats {
-                    size: p.size(),
-                    idle: u32::try_from(p.num_idle()).unwrap_or(0),
-                    max: p.options().get_max_connections(),
-                }
+                PoolStats { size: p.size(), idle: u32::try_from(p.num_idle()).unwrap_or(0), max: p.options().get_max_connections() }
             }
             _ => {
                 let p = self.conn.get_postgres_connection_pool();
-                PoolStats {
-                    size: p.size(),
-                    idle: u32::try_from(p.num_idle()).unwrap_or(0),
-                    max: p.options().get_max_connections(),
-                }
+                PoolStats { size: p.size(), idle: u32::try_from(p.num_idle()).unwrap_or(0), max: p.options().get_max_connections() }
             }
         }
     }

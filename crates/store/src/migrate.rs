@@ -68,13 +68,7 @@ enum GantryMigrations {
 
 /// The platform's own migrations, tagged.
 pub fn platform() -> Vec<ModuleMigration> {
-    crate::migrations::platform()
-        .into_iter()
-        .map(|step| ModuleMigration {
-            module: "platform",
-            step,
-        })
-        .collect()
+    crate::migrations::platform().into_iter().map(|step| ModuleMigration { module: "platform", step }).collect()
 }
 
 fn dberr(e: DbErr) -> MigrateError {
@@ -85,59 +79,27 @@ async fn ensure_table<C: ConnectionTrait>(c: &C) -> Result<(), MigrateError> {
     let stmt = Table::create()
         .table(GantryMigrations::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(GantryMigrations::Name)
-                .string_len(128)
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(GantryMigrations::Module)
-                .string_len(64)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(GantryMigrations::AppliedAt)
-                .timestamp_with_time_zone()
-                .not_null(),
-        )
+        .col(ColumnDef::new(GantryMigrations::Name).string_len(128).not_null().primary_key())
+        .col(ColumnDef::new(GantryMigrations::Module).string_len(64).not_null())
+        .col(ColumnDef::new(GantryMigrations::AppliedAt).timestamp_with_time_zone().not_null())
         .to_owned();
     c.execute(&stmt).await.map_err(dberr)?;
     Ok(())
 }
 
 async fn applied<C: ConnectionTrait>(c: &C) -> Result<Vec<String>, MigrateError> {
-    let q = Query::select()
-        .column(GantryMigrations::Name)
-        .from(GantryMigrations::Table)
-        .to_owned();
+    let q = Query::select().column(GantryMigrations::Name).from(GantryMigrations::Table).to_owned();
     let rows = c.query_all(&q).await.map_err(dberr)?;
-    rows.iter()
-        .map(|r| r.try_get::<String>("", "name").map_err(dberr))
-        .collect()
+    rows.iter().map(|r| r.try_get::<String>("", "name").map_err(dberr)).collect()
 }
 
 fn status_of(known: &[ModuleMigration], applied: Vec<String>) -> Status {
     let applied_set: HashSet<&str> = applied.iter().map(String::as_str).collect();
     let known_set: HashSet<&str> = known.iter().map(|m| m.step.name()).collect();
     Status {
-        applied: known
-            .iter()
-            .map(|m| m.step.name())
-            .filter(|n| applied_set.contains(n))
-            .map(String::from)
-            .collect(),
-        pending: known
-            .iter()
-            .map(|m| m.step.name())
-            .filter(|n| !applied_set.contains(n))
-            .map(String::from)
-            .collect(),
-        unknown: applied
-            .iter()
-            .filter(|n| !known_set.contains(n.as_str()))
-            .cloned()
-            .collect(),
+        applied: known.iter().map(|m| m.step.name()).filter(|n| applied_set.contains(n)).map(String::from).collect(),
+        pending: known.iter().map(|m| m.step.name()).filter(|n| !applied_set.contains(n)).map(String::from).collect(),
+        unknown: applied.iter().filter(|n| !known_set.contains(n.as_str())).cloned().collect(),
     }
 }
 
@@ -147,33 +109,20 @@ pub async fn status(db: &Db, known: &[ModuleMigration]) -> Result<Status, Migrat
     Ok(status_of(known, applied(&db.conn).await?))
 }
 
-async fn apply_pending(
-    txn: &sea_orm::DatabaseTransaction,
-    known: &[ModuleMigration],
-) -> Result<Vec<String>, MigrateError> {
+async fn apply_pending(txn: &sea_orm::DatabaseTransaction, known: &[ModuleMigration]) -> Result<Vec<String>, MigrateError> {
     let st = status_of(known, applied(txn).await?);
     if !st.unknown.is_empty() {
         return Err(MigrateError::DatabaseNewer(st.unknown.join(", ")));
     }
     let mut done = Vec::new();
-    for m in known
-        .iter()
-        .filter(|m| st.pending.iter().any(|p| p == m.step.name()))
-    {
+    for m in known.iter().filter(|m| st.pending.iter().any(|p| p == m.step.name())) {
         let name = m.step.name().to_string();
         tracing::info!(migration = %name, module = m.module, "applying migration");
         let manager = SchemaManager::new(txn);
-        m.step.up(&manager).await.map_err(|e| MigrateError::Step {
-            name: name.clone(),
-            reason: scrub(&e.to_string()),
-        })?;
+        m.step.up(&manager).await.map_err(|e| MigrateError::Step { name: name.clone(), reason: scrub(&e.to_string()) })?;
         let ins = Query::insert()
             .into_table(GantryMigrations::Table)
-            .columns([
-                GantryMigrations::Name,
-                GantryMigrations::Module,
-                GantryMigrations::AppliedAt,
-            ])
+            .columns([GantryMigrations::Name, GantryMigrations::Module, GantryMigrations::AppliedAt])
             .values([name.clone().into(), m.module.into(), Utc::now().into()])
             .map_err(|e| MigrateError::Database(e.to_string()))?
             .to_owned();
@@ -201,26 +150,14 @@ pub async fn run(db: &Db, known: &[ModuleMigration]) -> Result<Vec<String>, Migr
     let backend = txn.get_database_backend();
     match db.backend {
         Backend::Postgres => {
-            txn.execute_raw(Statement::from_string(
-                backend,
-                "SELECT pg_advisory_xact_lock(7263537952)",
-            ))
-            .await
-            .map_err(dberr)?;
+            txn.execute_raw(Statement::from_string(backend, "SELECT pg_advisory_xact_lock(7263537952)")).await.map_err(dberr)?;
         }
         Backend::MySql => {
-            let row = txn
-                .query_one_raw(Statement::from_string(
-                    backend,
-                    "SELECT GET_LOCK('gantry_migrate', 120) AS got",
-                ))
-                .await
-                .map_err(dberr)?;
+            let row =
+                txn.query_one_raw(Statement::from_string(backend, "SELECT GET_LOCK('gantry_migrate', 120) AS got")).await.map_err(dberr)?;
             let got: Option<i64> = row.and_then(|r| r.try_get("", "got").ok());
             if got != Some(1) {
-                return Err(MigrateError::Database(
-                    "timed out waiting for another replica's migration lock".into(),
-                ));
+                return Err(MigrateError::Database("timed out waiting for another replica's migration lock".into()));
             }
         }
         Backend::Sqlite => {}
@@ -229,12 +166,7 @@ pub async fn run(db: &Db, known: &[ModuleMigration]) -> Result<Vec<String>, Migr
     if db.backend == Backend::MySql {
         // Session-level lock: release it on every path, or the pooled
         // connection would keep it and block the next migrator.
-        txn.execute_raw(Statement::from_string(
-            backend,
-            "DO RELEASE_LOCK('gantry_migrate')",
-        ))
-        .await
-        .map_err(dberr)?;
+        txn.execute_raw(Statement::from_string(backend, "DO RELEASE_LOCK('gantry_migrate')")).await.map_err(dberr)?;
     }
     let done = result?;
     txn.commit().await.map_err(dberr)?;

@@ -44,23 +44,12 @@ pub struct AuditQuery {
 /// Browse the audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = PageOf<AuditRecord>), (status = 403, body = crate::error::Problem)))]
-async fn list_audit(
-    State(state): State<AppState>,
-    _: Admin,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<PageOf<AuditRecord>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .parse()?;
+async fn list_audit(State(state): State<AppState>, _: Admin, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<PageOf<AuditRecord>>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
     if let (Some(s), Some(u)) = (q.since, q.until)
         && s >= u
     {
-        return Err(ApiError::validation(vec![gantry_core::FieldError::new(
-            "until",
-            "must be after since",
-        )]));
+        return Err(ApiError::validation(vec![gantry_core::FieldError::new("until", "must be after since")]));
     }
     let filter = AuditFilter {
         actor: q.actor,
@@ -70,11 +59,6 @@ async fn list_audit(
         since: q.since,
         until: q.until,
     };
-    let page = state
-        .repos
-        .audit
-        .list(&filter, page)
-        .await
-        .map_err(gantry_core::ServiceError::from)?;
+    let page = state.repos.audit.list(&filter, page).await.map_err(gantry_core::ServiceError::from)?;
     Ok(Json(page.into()))
 }

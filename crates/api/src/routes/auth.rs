@@ -19,11 +19,7 @@ use utoipa_axum::routes;
 
 /// Routes of this group.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(login))
-        .routes(routes!(logout))
-        .routes(routes!(me))
-        .routes(routes!(change_password))
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me)).routes(routes!(change_password))
 }
 
 /// Credentials for a browser login.
@@ -85,19 +81,14 @@ fn secure(state: &AppState, headers: &HeaderMap) -> bool {
         CookieSecure::Auto => {
             state.settings.public_https
                 || (state.settings.trust_forwarded_headers
-                    && headers
-                        .get("x-forwarded-proto")
-                        .and_then(|v| v.to_str().ok())
-                        == Some("https"))
+                    && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https"))
         }
     }
 }
 
 fn cookie(value: &str, max_age: i64, secure: bool) -> Result<HeaderValue, ApiError> {
-    let s = format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
-    );
+    let s =
+        format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}", if secure { "; Secure" } else { "" });
     HeaderValue::from_str(&s).map_err(|e| ApiError::internal(format!("cookie header: {e}")))
 }
 
@@ -108,52 +99,24 @@ fn cookie(value: &str, max_age: i64, secure: bool) -> Result<HeaderValue, ApiErr
 /// Repeated failures are throttled per username and per client address.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
-async fn login(
-    State(state): State<AppState>,
-    meta: Meta,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<LoginRequest>,
-) -> ApiResult<Response> {
-    let session = state
-        .auth
-        .login(
-            &req.username,
-            req.password,
-            meta.client_ip,
-            meta.user_agent,
-            meta.request_id,
-        )
-        .await?;
+async fn login(State(state): State<AppState>, meta: Meta, headers: HeaderMap, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Response> {
+    let session = state.auth.login(&req.username, req.password, meta.client_ip, meta.user_agent, meta.request_id).await?;
     let max_age = i64::try_from(state.auth.settings().session_ttl.as_secs()).unwrap_or(43_200);
-    let set = cookie(
-        secrecy::ExposeSecret::expose_secret(&session.cookie),
-        max_age,
-        secure(&state, &headers),
-    )?;
-    let body = LoginResponse {
-        user: session.user,
-        csrf_token: session.csrf_token,
-        expires_at: session.expires_at,
-    };
+    let set = cookie(secrecy::ExposeSecret::expose_secret(&session.cookie), max_age, secure(&state, &headers))?;
+    let body = LoginResponse { user: session.user, csrf_token: session.csrf_token, expires_at: session.expires_at };
     let mut res = Json(body).into_response();
     res.headers_mut().insert(header::SET_COOKIE, set);
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }
 
 /// End the current browser session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
-async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Viewer(c): Viewer,
-) -> ApiResult<Response> {
+async fn logout(State(state): State<AppState>, headers: HeaderMap, Viewer(c): Viewer) -> ApiResult<Response> {
     state.auth.logout(&c.principal, &c.actor).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .insert(header::SET_COOKIE, cookie("", 0, secure(&state, &headers))?);
+    res.headers_mut().insert(header::SET_COOKIE, cookie("", 0, secure(&state, &headers))?);
     Ok(res)
 }
 
@@ -166,32 +129,13 @@ async fn me(Viewer(c): Viewer) -> Json<Me> {
         Credential::Session { csrf_token, .. } => ("session", Some(csrf_token)),
         Credential::Token { .. } => ("token", None),
     };
-    Json(Me {
-        id: p.user_id,
-        username: p.username,
-        display_name: p.display_name,
-        role: p.role,
-        auth: auth.into(),
-        csrf_token,
-    })
+    Json(Me { id: p.user_id, username: p.username, display_name: p.display_name, role: p.role, auth: auth.into(), csrf_token })
 }
 
 /// Change your own password. Your other sessions are ended.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
     responses((status = 204), (status = 422, body = crate::error::Problem)))]
-async fn change_password(
-    State(state): State<AppState>,
-    Viewer(c): Viewer,
-    ApiJson(req): ApiJson<PasswordChange>,
-) -> ApiResult<StatusCode> {
-    state
-        .auth
-        .change_own_password(
-            &c.principal,
-            req.current_password,
-            req.new_password,
-            &c.actor,
-        )
-        .await?;
+async fn change_password(State(state): State<AppState>, Viewer(c): Viewer, ApiJson(req): ApiJson<PasswordChange>) -> ApiResult<StatusCode> {
+    state.auth.change_own_password(&c.principal, req.current_password, req.new_password, &c.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }

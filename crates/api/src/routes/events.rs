@@ -36,21 +36,11 @@ pub struct EventQuery {
 
 fn to_sse(ev: &Event) -> SseEvent {
     let data = serde_json::to_string(ev).unwrap_or_else(|_| "{}".into());
-    SseEvent::default()
-        .id(ev.id.to_string())
-        .event(ev.kind.clone())
-        .data(data)
+    SseEvent::default().id(ev.id.to_string()).event(ev.kind.clone()).data(data)
 }
 
 fn wanted(kinds: &[String], ev: &Event) -> bool {
-    kinds.is_empty()
-        || kinds.iter().any(|k| {
-            if k.ends_with('.') {
-                ev.kind.starts_with(k.as_str())
-            } else {
-                ev.kind == *k
-            }
-        })
+    kinds.is_empty() || kinds.iter().any(|k| if k.ends_with('.') { ev.kind.starts_with(k.as_str()) } else { ev.kind == *k })
 }
 
 /// Follow events you may see, live. Each SSE message has `id` (resume with
@@ -64,56 +54,27 @@ async fn events(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let kinds: Vec<String> = q
-        .kinds
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<i64>().ok())
-        .or(q.after);
+    let kinds: Vec<String> = q.kinds.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<i64>().ok()).or(q.after);
     // Subscribe before reading history so nothing falls between the two.
     let live = BroadcastStream::new(state.bus.subscribe());
     let mut replay = Vec::new();
     if let Some(after) = resume {
-        replay = state
-            .repos
-            .events
-            .after(EventId(after), 1000)
-            .await
-            .map_err(gantry_core::ServiceError::from)?;
+        replay = state.repos.events.after(EventId(after), 1000).await.map_err(gantry_core::ServiceError::from)?;
     }
-    let last_replayed = replay
-        .last()
-        .map(|e| e.id)
-        .unwrap_or(EventId(resume.unwrap_or(0)));
+    let last_replayed = replay.last().map(|e| e.id).unwrap_or(EventId(resume.unwrap_or(0)));
     let (user, role) = (c.principal.user_id, c.principal.role);
     let k1 = kinds.clone();
-    let history = stream::iter(
-        replay
-            .into_iter()
-            .filter(move |e| e.visible_to(user, role) && wanted(&k1, e))
-            .map(|e| Ok(to_sse(&e))),
-    );
+    let history = stream::iter(replay.into_iter().filter(move |e| e.visible_to(user, role) && wanted(&k1, e)).map(|e| Ok(to_sse(&e))));
     let live = live
         .filter_map(move |r: Result<Arc<Event>, _>| {
             // A lagging client misses some events; it can resume from the last id it saw.
             let out = match r {
-                Ok(e) if e.id > last_replayed && e.visible_to(user, role) && wanted(&kinds, &e) => {
-                    Some(Ok(to_sse(&e)))
-                }
+                Ok(e) if e.id > last_replayed && e.visible_to(user, role) && wanted(&kinds, &e) => Some(Ok(to_sse(&e))),
                 _ => None,
             };
             async move { out }
         })
         .take_until(state.shutdown.clone().cancelled_owned());
-    Ok(
-        Sse::new(history.chain(live))
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
-    )
+    Ok(Sse::new(history.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -20,10 +20,7 @@ use utoipa_axum::routes;
 
 /// Routes of this group.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_jobs))
-        .routes(routes!(get_job))
-        .routes(routes!(cancel_job))
+    OpenApiRouter::new().routes(routes!(list_jobs)).routes(routes!(get_job)).routes(routes!(cancel_job))
 }
 
 /// Job list filters.
@@ -50,40 +47,16 @@ fn not_found(e: StoreError) -> ApiError {
 
 /// List jobs you may see, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery), responses((status = 200, body = PageOf<Job>)))]
-async fn list_jobs(
-    State(state): State<AppState>,
-    Viewer(c): Viewer,
-    ApiQuery(q): ApiQuery<JobQuery>,
-) -> ApiResult<Json<PageOf<Job>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .parse()?;
-    let filter = JobFilter {
-        status: q.status,
-        kind: q.kind,
-        visible_to: Some(c.principal.role),
-    };
-    Ok(Json(
-        state
-            .repos
-            .jobs
-            .list(&filter, page)
-            .await
-            .map_err(not_found)?
-            .into(),
-    ))
+async fn list_jobs(State(state): State<AppState>, Viewer(c): Viewer, ApiQuery(q): ApiQuery<JobQuery>) -> ApiResult<Json<PageOf<Job>>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
+    let filter = JobFilter { status: q.status, kind: q.kind, visible_to: Some(c.principal.role) };
+    Ok(Json(state.repos.jobs.list(&filter, page).await.map_err(not_found)?.into()))
 }
 
 /// One job with its progress, bounded log, result or error.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = Job), (status = 404, body = crate::error::Problem)))]
-async fn get_job(
-    State(state): State<AppState>,
-    Viewer(c): Viewer,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Job>> {
+async fn get_job(State(state): State<AppState>, Viewer(c): Viewer, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Job>> {
     let job = state.repos.jobs.get(JobId(id)).await.map_err(not_found)?;
     if !c.principal.role.allows(job.audience) {
         return Err(ApiError::not_found("job"));
@@ -94,18 +67,10 @@ async fn get_job(
 /// Cancel a queued or running job. A running handler stops at its next step.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = Job), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn cancel_job(
-    State(state): State<AppState>,
-    Operator(c): Operator,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<Job>> {
+async fn cancel_job(State(state): State<AppState>, Operator(c): Operator, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Job>> {
     let job = state.repos.jobs.get(JobId(id)).await.map_err(not_found)?;
     if job.status.is_final() {
-        return Err(ServiceError::InvalidState(format!(
-            "the job already ended ({})",
-            job.status.as_str()
-        ))
-        .into());
+        return Err(ServiceError::InvalidState(format!("the job already ended ({})", job.status.as_str())).into());
     }
     let ev = JobUpdated {
         job_id: job.id,
@@ -115,20 +80,9 @@ async fn cancel_job(
         message: Some("cancelled".into()),
         audience: job.audience,
     };
-    let trail = Trail::audit(AuditDraft::new(
-        &c.actor,
-        "job.cancel",
-        "job",
-        Some(job.id.to_string()),
-        json!({"kind": job.kind}),
-    ))
-    .with_event(ev.draft());
-    let job = state
-        .repos
-        .jobs
-        .cancel(job.id, trail)
-        .await
-        .map_err(not_found)?;
+    let trail = Trail::audit(AuditDraft::new(&c.actor, "job.cancel", "job", Some(job.id.to_string()), json!({"kind": job.kind})))
+        .with_event(ev.draft());
+    let job = state.repos.jobs.cancel(job.id, trail).await.map_err(not_found)?;
     state.bus.notify_written();
     Ok(Json(job))
 }

@@ -23,8 +23,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// Validates into a page request.
     pub fn parse(&self) -> Result<gantry_core::page::PageRequest, crate::error::ApiError> {
-        gantry_core::page::PageRequest::parse(self.limit, self.cursor.as_deref())
-            .map_err(|e| crate::error::ApiError::validation(vec![e]))
+        gantry_core::page::PageRequest::parse(self.limit, self.cursor.as_deref()).map_err(|e| crate::error::ApiError::validation(vec![e]))
     }
 }
 
@@ -39,9 +38,6 @@ pub struct PageOf<T> {
 
 impl<T> From<gantry_core::page::Page<T>> for PageOf<T> {
     fn from(p: gantry_core::page::Page<T>) -> Self {
-        Self {
-            items: p.items,
-            next: p.next.map(|c| c.encode()),
-        }
+        Self { items: p.items, next: p.next.map(|c| c.encode()) }
     }
 }

@@ -65,29 +65,15 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     let started = state.ready.load(Ordering::Acquire);
     let database = state.db.ping().await;
     let ok = started && database;
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(Readiness {
-            status: if ok { "ready" } else { "not_ready" }.into(),
-            database,
-            started,
-        }),
-    )
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Readiness { status: if ok { "ready" } else { "not_ready" }.into(), database, started }))
 }
 
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut res = state.metrics.encode().into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     res
 }
 
@@ -104,27 +90,13 @@ async fn info(State(state): State<AppState>, _: Viewer) -> Json<SystemInfo> {
 /// Start a self-check job: database, migrations, data directory, master key,
 /// job queue and event relay, each reported as a progress step.
 #[utoipa::path(post, path = "/api/v1/system/selfcheck", tag = "system", responses((status = 202, body = Job)))]
-async fn selfcheck(
-    State(state): State<AppState>,
-    Operator(c): Operator,
-) -> ApiResult<(StatusCode, Json<Job>)> {
+async fn selfcheck(State(state): State<AppState>, Operator(c): Operator) -> ApiResult<(StatusCode, Json<Job>)> {
     let mut job = NewJob::new(SELFCHECK, json!({}));
     job.created_by = Some(c.principal.user_id);
     job.audience = Role::Viewer;
     job.max_attempts = 1;
-    let trail = Trail::audit(AuditDraft::new(
-        &c.actor,
-        "job.start",
-        "job",
-        None,
-        json!({"kind": SELFCHECK}),
-    ));
-    let job = state
-        .repos
-        .jobs
-        .enqueue(job, trail)
-        .await
-        .map_err(gantry_core::ServiceError::from)?;
+    let trail = Trail::audit(AuditDraft::new(&c.actor, "job.start", "job", None, json!({"kind": SELFCHECK})));
+    let job = state.repos.jobs.enqueue(job, trail).await.map_err(gantry_core::ServiceError::from)?;
     state.jobs_waker.wake();
     Ok((StatusCode::ACCEPTED, Json(job)))
 }

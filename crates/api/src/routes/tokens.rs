@@ -19,9 +19,7 @@ use utoipa_axum::routes;
 
 /// Routes of this group.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_tokens, create_token))
-        .routes(routes!(revoke_token))
+    OpenApiRouter::new().routes(routes!(list_tokens, create_token)).routes(routes!(revoke_token))
 }
 
 /// A token to create.
@@ -68,18 +66,8 @@ async fn list_tokens(
     Viewer(c): Viewer,
     ApiQuery(q): ApiQuery<TokenQuery>,
 ) -> ApiResult<Json<PageOf<TokenInfo>>> {
-    let page = super::PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .parse()?;
-    Ok(Json(
-        state
-            .auth
-            .list_tokens(&c.principal, q.all.unwrap_or(false), page)
-            .await?
-            .into(),
-    ))
+    let page = super::PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
+    Ok(Json(state.auth.list_tokens(&c.principal, q.all.unwrap_or(false), page).await?.into()))
 }
 
 /// Create an API token. The token is returned once and stored only as a hash.
@@ -101,31 +89,13 @@ async fn create_token(
         (None, Some(days)) => Some(Utc::now() + chrono::Duration::days(i64::from(days))),
         (None, None) => None,
     };
-    let (info, secret) = state
-        .auth
-        .create_token(&c.principal, &req.name, req.role, expires_at, &c.actor)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            info,
-            token: secret.expose_secret().to_string(),
-        }),
-    ))
+    let (info, secret) = state.auth.create_token(&c.principal, &req.name, req.role, expires_at, &c.actor).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { info, token: secret.expose_secret().to_string() })))
 }
 
 /// Revoke an API token. It stops working at once on every replica.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path, description = "Token id")),
     responses((status = 200, body = TokenInfo), (status = 404, body = crate::error::Problem)))]
-async fn revoke_token(
-    State(state): State<AppState>,
-    Viewer(c): Viewer,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<TokenInfo>> {
-    Ok(Json(
-        state
-            .auth
-            .revoke_token(&c.principal, TokenId(id), &c.actor)
-            .await?,
-    ))
+async fn revoke_token(State(state): State<AppState>, Viewer(c): Viewer, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<TokenInfo>> {
+    Ok(Json(state.auth.revoke_token(&c.principal, TokenId(id), &c.actor).await?))
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/users`: account administration (admins only).
 
 use super::{PageOf, PageQuery};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Admin, ApiJson, ApiPath, ApiQuery, IfMatch, etag};
 use crate::state::AppState;
 use axum::Json;
@@ -10,7 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gantry_core::accounts::{ChangeUser, CreateUser};
 use gantry_core::ids::UserId;
-use gantry_core::repo::UserFilter;
+use gantry_core::page::Sort;
+use gantry_core::repo::{UserFilter, UserSort};
 use gantry_core::user::{Role, User};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -20,9 +21,7 @@ use utoipa_axum::routes;
 
 /// Routes of this group.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users, create_user))
-        .routes(routes!(get_user, update_user))
+    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(get_user, update_user))
 }
 
 /// A new user.
@@ -66,6 +65,8 @@ pub struct UserQuery {
     pub role: Option<Role>,
     /// Only disabled (true) or enabled (false).
     pub disabled: Option<bool>,
+    /// Order: `id` (default), `created_at`, `username`, `role`; prefix `-` for descending.
+    pub sort: Option<String>,
     /// Page size.
     pub limit: Option<u64>,
     /// Cursor.
@@ -84,38 +85,18 @@ fn with_etag(status: StatusCode, user: User) -> Response {
 /// List users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery),
     responses((status = 200, body = PageOf<User>), (status = 403, body = crate::error::Problem)))]
-async fn list_users(
-    State(state): State<AppState>,
-    _: Admin,
-    ApiQuery(q): ApiQuery<UserQuery>,
-) -> ApiResult<Json<PageOf<User>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .parse()?;
-    let filter = UserFilter {
-        q: q.q,
-        role: q.role,
-        disabled: q.disabled,
-    };
+async fn list_users(State(state): State<AppState>, _: Admin, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Json<PageOf<User>>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
+    let sort = q.sort.as_deref().map(|s| Sort::parse(s, UserSort::ALLOWED)).transpose().map_err(|e| ApiError::validation(vec![e]))?;
+    let filter = UserFilter { q: q.q, role: q.role, disabled: q.disabled, sort };
     Ok(Json(state.accounts.list(&filter, page).await?.into()))
 }
 
 /// Create a user.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserRequest,
     responses((status = 201, body = User), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn create_user(
-    State(state): State<AppState>,
-    Admin(c): Admin,
-    ApiJson(req): ApiJson<NewUserRequest>,
-) -> ApiResult<Response> {
-    let input = CreateUser {
-        username: req.username,
-        display_name: req.display_name,
-        role: req.role,
-        password: req.password,
-    };
+async fn create_user(State(state): State<AppState>, Admin(c): Admin, ApiJson(req): ApiJson<NewUserRequest>) -> ApiResult<Response> {
+    let input = CreateUser { username: req.username, display_name: req.display_name, role: req.role, password: req.password };
     let user = state.accounts.create(input, &c.actor).await?;
     let location = format!("/api/v1/users/{}", user.id);
     let mut res = with_etag(StatusCode::CREATED, user);
@@ -128,15 +109,8 @@ async fn create_user(
 /// One user; the `ETag` carries its version for `If-Match`.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "User id")),
     responses((status = 200, body = User), (status = 404, body = crate::error::Problem)))]
-async fn get_user(
-    State(state): State<AppState>,
-    _: Admin,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Response> {
-    Ok(with_etag(
-        StatusCode::OK,
-        state.accounts.get(UserId(id)).await?,
-    ))
+async fn get_user(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
+    Ok(with_etag(StatusCode::OK, state.accounts.get(UserId(id)).await?))
 }
 
 /// Change a user. Send `If-Match` with the `ETag` you read to avoid overwriting someone else's change (412 if stale).
@@ -150,15 +124,7 @@ async fn update_user(
     IfMatch(version): IfMatch,
     ApiJson(req): ApiJson<UserUpdate>,
 ) -> ApiResult<Response> {
-    let change = ChangeUser {
-        display_name: req.display_name,
-        role: req.role,
-        disabled: req.disabled,
-        password: req.password,
-    };
-    let user = state
-        .accounts
-        .update(UserId(id), version, change, &c.actor)
-        .await?;
+    let change = ChangeUser { display_name: req.display_name, role: req.role, disabled: req.disabled, password: req.password };
+    let user = state.accounts.update(UserId(id), version, change, &c.actor).await?;
     Ok(with_etag(StatusCode::OK, user))
 }

@@ -5,48 +5,23 @@ use crate::helpers::{ADMIN_PASSWORD, Backend, TestApp, expect_problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(
-    login_logout_and_csrf,
-    failed_logins_are_throttled_without_revealing_users,
-    password_change_ends_other_sessions
-);
+backend_tests!(login_logout_and_csrf, failed_logins_are_throttled_without_revealing_users, password_change_ends_other_sessions);
 
 async fn login_logout_and_csrf(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let mut s = t.client();
 
     // Wrong password and unknown user look exactly the same.
-    let wrong = expect_problem(
-        s.try_login("admin", "not-the-password").await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
-    let unknown = expect_problem(
-        s.try_login("nobody", "not-the-password").await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
+    let wrong = expect_problem(s.try_login("admin", "not-the-password").await, 401, "invalid_credentials").await;
+    let unknown = expect_problem(s.try_login("nobody", "not-the-password").await, 401, "invalid_credentials").await;
     assert_eq!(wrong["detail"], unknown["detail"]);
 
     let r = s.try_login("admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     assert!(cookie.starts_with("gantry_session="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    assert!(
-        !cookie.contains("Secure"),
-        "plain HTTP without a https public URL must not set Secure: {cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP without a https public URL must not set Secure: {cookie}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["user"]["username"], "admin");
     assert!(body["user"].get("password_hash").is_none());
@@ -59,51 +34,20 @@ async fn login_logout_and_csrf(backend: Backend) {
     assert_eq!(me["csrf_token"], csrf.as_str());
 
     // A cookie-authenticated mutation without (or with a wrong) CSRF header is refused.
-    let no_csrf = s
-        .http
-        .post(format!("{}/api/v1/tokens", t.base))
-        .json(&json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let no_csrf = s.http.post(format!("{}/api/v1/tokens", t.base)).json(&json!({"name": "x"})).send().await.unwrap();
     expect_problem(no_csrf, 403, "csrf_failed").await;
-    let bad_csrf = s
-        .http
-        .post(format!("{}/api/v1/tokens", t.base))
-        .header("X-CSRF-Token", "nope")
-        .json(&json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let bad_csrf =
+        s.http.post(format!("{}/api/v1/tokens", t.base)).header("X-CSRF-Token", "nope").json(&json!({"name": "x"})).send().await.unwrap();
     expect_problem(bad_csrf, 403, "csrf_failed").await;
     s.csrf = Some(csrf.clone());
-    assert_eq!(
-        s.post("/api/v1/tokens", json!({"name": "x"}))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(s.post("/api/v1/tokens", json!({"name": "x"})).await.status(), StatusCode::CREATED);
 
     // Logout needs CSRF too, then clears the cookie and the session.
-    let out = s
-        .http
-        .post(format!("{}/api/v1/auth/logout", t.base))
-        .send()
-        .await
-        .unwrap();
+    let out = s.http.post(format!("{}/api/v1/auth/logout", t.base)).send().await.unwrap();
     expect_problem(out, 403, "csrf_failed").await;
-    let out = s
-        .request(Method::POST, "/api/v1/auth/logout")
-        .send()
-        .await
-        .unwrap();
+    let out = s.request(Method::POST, "/api/v1/auth/logout").send().await.unwrap();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
-    let cleared = out
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let cleared = out.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     expect_problem(s.get("/api/v1/auth/me").await, 401, "unauthenticated").await;
     t.stop().await;
@@ -113,33 +57,15 @@ async fn failed_logins_are_throttled_without_revealing_users(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let mut s = t.client();
     for _ in 0..5 {
-        expect_problem(
-            s.try_login("ghost", "wrong-password").await,
-            401,
-            "invalid_credentials",
-        )
-        .await;
+        expect_problem(s.try_login("ghost", "wrong-password").await, 401, "invalid_credentials").await;
     }
     // The sixth attempt for the same (non-existent) name is slowed down.
     let r = s.try_login("ghost", "wrong-password").await;
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     expect_problem(r, 429, "too_many_attempts").await;
-    assert!(
-        retry.parse::<u64>().is_ok_and(|s| s >= 1),
-        "Retry-After: {retry}"
-    );
+    assert!(retry.parse::<u64>().is_ok_and(|s| s >= 1), "Retry-After: {retry}");
     // The same client address is throttled for other names too (per-IP limit)...
-    expect_problem(
-        s.try_login("admin", ADMIN_PASSWORD).await,
-        429,
-        "too_many_attempts",
-    )
-    .await;
+    expect_problem(s.try_login("admin", ADMIN_PASSWORD).await, 429, "too_many_attempts").await;
     // ...and the failures are audited.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let mut admin = t.client();
@@ -156,40 +82,20 @@ async fn password_change_ends_other_sessions(backend: Backend) {
     let mut other = t.client();
     other.login("olga", "password-of-user").await;
 
-    let wrong = op
-        .post(
-            "/api/v1/auth/password",
-            json!({"current_password": "nope-nope-nope", "new_password": "a-new-password"}),
-        )
-        .await;
+    let wrong = op.post("/api/v1/auth/password", json!({"current_password": "nope-nope-nope", "new_password": "a-new-password"})).await;
     let body = expect_problem(wrong, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "current_password");
-    let short = op
-        .post(
-            "/api/v1/auth/password",
-            json!({"current_password": "password-of-user", "new_password": "short"}),
-        )
-        .await;
+    let short = op.post("/api/v1/auth/password", json!({"current_password": "password-of-user", "new_password": "short"})).await;
     let body = expect_problem(short, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "new_password");
 
-    let ok = op
-        .post(
-            "/api/v1/auth/password",
-            json!({"current_password": "password-of-user", "new_password": "a-new-password"}),
-        )
-        .await;
+    let ok = op.post("/api/v1/auth/password", json!({"current_password": "password-of-user", "new_password": "a-new-password"})).await;
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     // This session survives, the other one is gone, the old password no longer works.
     assert_eq!(op.get("/api/v1/auth/me").await.status(), StatusCode::OK);
     expect_problem(other.get("/api/v1/auth/me").await, 401, "unauthenticated").await;
     let mut again = t.client();
-    expect_problem(
-        again.try_login("olga", "password-of-user").await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
+    expect_problem(again.try_login("olga", "password-of-user").await, 401, "invalid_credentials").await;
     again.login("olga", "a-new-password").await;
     t.stop().await;
 }

@@ -41,9 +41,7 @@ impl Backend {
             Ok(v) if !v.is_empty() => Some(v),
             _ => {
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!(
-                        "{var} is not set, but CI=true requires every database backend to be tested"
-                    );
+                    panic!("{var} is not set, but CI=true requires every database backend to be tested");
                 }
                 eprintln!("SKIPPED: {var} is not set; {self:?} tests did not run");
                 None
@@ -71,22 +69,14 @@ macro_rules! backend_tests {
 }
 
 fn unique_name() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let rand = gantry_core::tokens::random_token(6)
-        .to_ascii_lowercase()
-        .replace(['-', '_'], "x");
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let rand = gantry_core::tokens::random_token(6).to_ascii_lowercase().replace(['-', '_'], "x");
     format!("gantry_t_{secs}_{rand}")
 }
 
 fn replace_db(url: &str, db: &str) -> String {
     // scheme://auth@host:port/dbname?params
-    let (base, query) = url
-        .split_once('?')
-        .map(|(b, q)| (b, Some(q)))
-        .unwrap_or((url, None));
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
     let cut = base.rfind('/').unwrap_or(base.len());
     let mut out = format!("{}/{}", &base[..cut], db);
     if let Some(q) = query {
@@ -110,42 +100,24 @@ impl FreshDb {
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}/gantry.db", dir.path().display());
-                FreshDb {
-                    backend,
-                    url,
-                    dir,
-                    name: None,
-                }
+                FreshDb { backend, url, dir, name: None }
             }
             Backend::MySql | Backend::Postgres => {
                 let server = backend.server_url().expect("backend configured");
-                let conn = Database::connect(server.clone())
-                    .await
-                    .unwrap_or_else(|e| panic!("cannot reach {backend:?} at the test URL: {e}"));
+                let conn =
+                    Database::connect(server.clone()).await.unwrap_or_else(|e| panic!("cannot reach {backend:?} at the test URL: {e}"));
                 drop_stale(&conn, backend).await;
                 let name = unique_name();
-                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
                 let _ = conn.close().await;
-                FreshDb {
-                    backend,
-                    url: replace_db(&server, &name),
-                    dir,
-                    name: Some((server, name)),
-                }
+                FreshDb { backend, url: replace_db(&server, &name), dir, name: Some((server, name)) }
             }
         }
     }
 
     /// Another handle on the same database (a second replica), with its own data directory.
     pub fn same_database(&self) -> FreshDb {
-        FreshDb {
-            backend: self.backend,
-            url: self.url.clone(),
-            dir: tempfile::tempdir().expect("tempdir"),
-            name: None,
-        }
+        FreshDb { backend: self.backend, url: self.url.clone(), dir: tempfile::tempdir().expect("tempdir"), name: None }
     }
 
     /// Drops the database (best effort).
@@ -166,31 +138,16 @@ impl FreshDb {
 /// Removes test databases older than an hour left by crashed runs.
 async fn drop_stale(conn: &gantry_store::sea_orm::DatabaseConnection, backend: Backend) {
     let list = match backend {
-        Backend::MySql => {
-            "SELECT schema_name AS n FROM information_schema.schemata WHERE schema_name LIKE 'gantry_t_%'"
-        }
+        Backend::MySql => "SELECT schema_name AS n FROM information_schema.schemata WHERE schema_name LIKE 'gantry_t_%'",
         _ => "SELECT datname AS n FROM pg_database WHERE datname LIKE 'gantry_t_%'",
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    if let Ok(rows) = conn
-        .query_all_raw(gantry_store::sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            list,
-        ))
-        .await
-    {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    if let Ok(rows) = conn.query_all_raw(gantry_store::sea_orm::Statement::from_string(conn.get_database_backend(), list)).await {
         for r in rows {
             let Ok(n) = r.try_get::<String>("", "n") else {
                 continue;
             };
-            let ts: u64 = n
-                .split('_')
-                .nth(2)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(now);
+            let ts: u64 = n.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(now);
             if now.saturating_sub(ts) > 3600 {
                 let sql = match backend {
                     Backend::Postgres => format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"),
@@ -228,9 +185,7 @@ pub fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
         let make = move || CaptureWriter(writer.clone());
         let _ = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "debug,sqlx=warn,sea_orm=warn,hyper=warn",
-            ))
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,sqlx=warn,sea_orm=warn,hyper=warn"))
             .with_writer(make)
             .try_init();
         buf
@@ -276,22 +231,14 @@ impl TestApp {
         Self::spawn_with(db, tweak, gantry::modules::all).await
     }
 
-    pub async fn spawn_with(
-        db: FreshDb,
-        tweak: impl FnOnce(&mut Config),
-        modules: impl Fn(&Config) -> Vec<Box<dyn Module>>,
-    ) -> TestApp {
+    pub async fn spawn_with(db: FreshDb, tweak: impl FnOnce(&mut Config), modules: impl Fn(&Config) -> Vec<Box<dyn Module>>) -> TestApp {
         let _ = captured_logs();
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut cfg = config(&db);
         tweak(&mut cfg);
         let app = App::start_with(cfg, modules).await.expect("app starts");
         let base = format!("http://{}", app.addr);
-        TestApp {
-            app: Some(app),
-            base,
-            db,
-        }
+        TestApp { app: Some(app), base, db }
     }
 
     pub fn app(&self) -> &App {
@@ -300,15 +247,7 @@ impl TestApp {
 
     /// A new client (its own cookie jar), not logged in.
     pub fn client(&self) -> Session {
-        Session {
-            http: Client::builder()
-                .cookie_store(true)
-                .build()
-                .expect("client"),
-            base: self.base.clone(),
-            csrf: None,
-            bearer: None,
-        }
+        Session { http: Client::builder().cookie_store(true).build().expect("client"), base: self.base.clone(), csrf: None, bearer: None }
     }
 
     /// A client logged in as `admin`.
@@ -321,12 +260,7 @@ impl TestApp {
     /// Creates a user with `role` and returns a logged-in client for it.
     pub async fn user(&self, name: &str, role: &str) -> Session {
         let admin = self.admin().await;
-        let r = admin
-            .post(
-                "/api/v1/users",
-                json!({"username": name, "role": role, "password": "password-of-user"}),
-            )
-            .await;
+        let r = admin.post("/api/v1/users", json!({"username": name, "role": role, "password": "password-of-user"})).await;
         assert_eq!(r.status(), StatusCode::CREATED, "create {name}");
         let mut s = self.client();
         s.login(name, "password-of-user").await;
@@ -367,12 +301,7 @@ impl Session {
     }
 
     pub fn with_token(&self, token: &str) -> Session {
-        Session {
-            http: Client::new(),
-            base: self.base.clone(),
-            csrf: None,
-            bearer: Some(token.to_string()),
-        }
+        Session { http: Client::new(), base: self.base.clone(), csrf: None, bearer: Some(token.to_string()) }
     }
 
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -391,26 +320,15 @@ impl Session {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.request(Method::POST, path)
-            .json(&body)
-            .send()
-            .await
-            .expect("send")
+        self.request(Method::POST, path).json(&body).send().await.expect("send")
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path)
-            .json(&body)
-            .send()
-            .await
-            .expect("send")
+        self.request(Method::PATCH, path).json(&body).send().await.expect("send")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.request(Method::DELETE, path)
-            .send()
-            .await
-            .expect("send")
+        self.request(Method::DELETE, path).send().await.expect("send")
     }
 
     pub async fn json(&self, path: &str) -> Value {
@@ -423,21 +341,13 @@ impl Session {
 /// Asserts a problem+json response with the given status and code; returns the body.
 pub async fn expect_problem(r: Response, status: u16, code: &str) -> Value {
     assert_eq!(r.status().as_u16(), status, "status for expected {code}");
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     assert_eq!(ct, "application/problem+json", "content type for {code}");
     let body: Value = r.json().await.expect("problem body");
     assert_eq!(body["code"], code, "problem code in {body}");
     assert_eq!(body["status"], status);
     assert_eq!(body["type"], format!("urn:gantry:problem:{code}"));
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "detail present"
-    );
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "detail present");
     assert!(body["request_id"].as_str().is_some(), "request id present");
     body
 }
@@ -453,10 +363,7 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "condition not met within {secs} s"
-        );
+        assert!(std::time::Instant::now() < deadline, "condition not met within {secs} s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

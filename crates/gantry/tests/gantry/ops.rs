@@ -10,10 +10,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-backend_tests!(
-    metrics_pass_promtool,
-    migrations_are_idempotent_and_refuse_newer_schemas
-);
+backend_tests!(metrics_pass_promtool, migrations_are_idempotent_and_refuse_newer_schemas);
 
 /// Every route the platform serves, as `METHOD path`.
 const ROUTES: &[&str] = &[
@@ -41,19 +38,12 @@ const ROUTES: &[&str] = &[
 ];
 
 fn promtool() -> Option<&'static str> {
-    let found = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let found = Command::new("promtool").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     if found {
         return Some("promtool");
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "promtool is not installed, but CI=true requires the metrics check (apt-get install prometheus)"
-        );
+        panic!("promtool is not installed, but CI=true requires the metrics check (apt-get install prometheus)");
     }
     eprintln!("SKIPPED: promtool not installed; /metrics format not checked");
     None
@@ -65,12 +55,7 @@ async fn metrics_pass_promtool(backend: Backend) {
     // Exercise a few routes so the families have samples.
     admin.get("/api/v1/users").await;
     admin.get("/api/v1/nope").await;
-    let job: Value = admin
-        .post("/api/v1/system/selfcheck", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let job: Value = admin.post("/api/v1/system/selfcheck", json!({})).await.json().await.unwrap();
     crate::helpers::eventually(10, || async {
         let j = admin.json(&format!("/api/v1/jobs/{}", job["id"])).await;
         (j["status"] == "succeeded").then_some(())
@@ -78,12 +63,7 @@ async fn metrics_pass_promtool(backend: Backend) {
     .await;
     let r = t.client().get("/metrics").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
     let text = r.text().await.unwrap();
     for needle in [
         "gantry_http_requests_total{method=\"GET\",route=\"/api/v1/users\",status=\"200\"}",
@@ -97,10 +77,7 @@ async fn metrics_pass_promtool(backend: Backend) {
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
-    assert!(
-        !text.contains("/api/v1/nope"),
-        "raw paths must not become labels"
-    );
+    assert!(!text.contains("/api/v1/nope"), "raw paths must not become labels");
     if let Some(tool) = promtool() {
         let mut child = Command::new(tool)
             .args(["check", "metrics"])
@@ -109,22 +86,10 @@ async fn metrics_pass_promtool(backend: Backend) {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success() && report.trim().is_empty(),
-            "promtool check metrics:\n{report}"
-        );
+        let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
     }
     t.stop().await;
 }
@@ -134,10 +99,7 @@ async fn openapi_lists_every_route_and_swagger_is_offline() {
     let t = TestApp::spawn(Backend::Sqlite).await;
     let s = t.client();
     let doc: Value = s.get("/api/openapi.json").await.json().await.unwrap();
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "OpenAPI 3.1"
-    );
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");
     assert_eq!(doc["info"]["title"], "Gantry API");
     let mut listed = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -148,15 +110,9 @@ async fn openapi_lists_every_route_and_swagger_is_offline() {
         }
     }
     let expected: BTreeSet<String> = ROUTES.iter().map(|s| s.to_string()).collect();
-    assert_eq!(
-        listed, expected,
-        "OpenAPI paths differ from the served routes"
-    );
+    assert_eq!(listed, expected, "OpenAPI paths differ from the served routes");
     for scheme in ["session", "token", "csrf"] {
-        assert!(
-            doc["components"]["securitySchemes"].get(scheme).is_some(),
-            "{scheme} security scheme"
-        );
+        assert!(doc["components"]["securitySchemes"].get(scheme).is_some(), "{scheme} security scheme");
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());
 
@@ -169,12 +125,7 @@ async fn openapi_lists_every_route_and_swagger_is_offline() {
         if path == "/api/v1/events" || path == "/api/v1/auth/logout" {
             continue; // a stream that stays open; logging out would end the session used here
         }
-        let r = admin
-            .request(method.clone(), &path)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+        let r = admin.request(method.clone(), &path).json(&json!({})).send().await.unwrap();
         let code = r.status().as_u16();
         let body = r.text().await.unwrap_or_default();
         assert!(
@@ -192,11 +143,7 @@ async fn openapi_lists_every_route_and_swagger_is_offline() {
         !html.contains("http://") && !html.contains("https://unpkg") && !html.contains("cdn"),
         "Swagger UI must not load remote assets"
     );
-    for asset in [
-        "/api/docs/swagger-ui.css",
-        "/api/docs/swagger-ui-bundle.js",
-        "/api/docs/swagger-initializer.js",
-    ] {
+    for asset in ["/api/docs/swagger-ui.css", "/api/docs/swagger-ui-bundle.js", "/api/docs/swagger-initializer.js"] {
         assert_eq!(s.get(asset).await.status(), StatusCode::OK, "{asset}");
     }
     t.stop().await;
@@ -209,31 +156,21 @@ async fn migrations_are_idempotent_and_refuse_newer_schemas(backend: Backend) {
     let platform = t.app().platform.clone();
     let known = gantry_store::migrate::platform();
     // A second run finds nothing to do.
-    assert!(
-        gantry_store::migrate::run(&platform.db, &known)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let st = gantry_store::migrate::status(&platform.db, &known)
-        .await
-        .unwrap();
+    assert!(gantry_store::migrate::run(&platform.db, &known).await.unwrap().is_empty());
+    let st = gantry_store::migrate::status(&platform.db, &known).await.unwrap();
     assert_eq!(st.pending.len(), 0);
     assert_eq!(st.applied, vec!["platform_0001_initial".to_string()]);
     // Pretend a newer Gantry migrated this database.
     platform
         .db
         .connection()
-        .execute_unprepared("INSERT INTO gantry_migrations (name, module, applied_at) VALUES ('platform_9999_future', 'platform', '2030-01-01 00:00:00')")
+        .execute_unprepared(
+            "INSERT INTO gantry_migrations (name, module, applied_at) VALUES ('platform_9999_future', 'platform', '2030-01-01 00:00:00')",
+        )
         .await
         .unwrap();
-    let err = gantry_store::migrate::run(&platform.db, &known)
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("newer than this gantry binary"),
-        "{err}"
-    );
+    let err = gantry_store::migrate::run(&platform.db, &known).await.unwrap_err();
+    assert!(err.to_string().contains("newer than this gantry binary"), "{err}");
     assert!(err.to_string().contains("platform_9999_future"));
     // And the application refuses to start on it.
     let db2 = second;
@@ -252,39 +189,16 @@ async fn panel_is_served_with_csp_and_spa_fallback() {
     for path in ["/", "/users", "/servers/42/edit"] {
         let r = s.get(path).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
-        let csp = r.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(
-            csp.contains("default-src 'self'")
-                && csp.contains("script-src 'self'")
-                && !csp.contains("unsafe-inline"),
-            "{csp}"
-        );
-        assert_eq!(
-            r.headers()["cache-control"],
-            "no-cache",
-            "the app shell is revalidated"
-        );
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html")
-        );
+        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+        assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(r.headers()["cache-control"], "no-cache", "the app shell is revalidated");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let html = r.text().await.unwrap();
-        assert!(
-            html.contains("<html"),
-            "{path} serves the panel (or the not-built page)"
-        );
+        assert!(html.contains("<html"), "{path} serves the panel (or the not-built page)");
         if !gantry_api::ui::built() {
             assert!(html.contains("panel was not built") && html.contains("./scripts/run"));
         } else {
-            assert!(
-                !html.contains("<script>") && !html.contains("<style>"),
-                "no inline scripts or styles"
-            );
+            assert!(!html.contains("<script>") && !html.contains("<style>"), "no inline scripts or styles");
         }
     }
     // API and operations paths are never swallowed by the fallback.
@@ -293,22 +207,11 @@ async fn panel_is_served_with_csp_and_spa_fallback() {
     if gantry_api::ui::built() {
         // Hashed assets are immutable; a missing one is a real 404.
         let html = s.get("/").await.text().await.unwrap();
-        let asset = html
-            .split("src=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .expect("a script asset")
-            .to_string();
+        let asset = html.split("src=\"").nth(1).and_then(|r| r.split('"').next()).expect("a script asset").to_string();
         let r = s.get(&asset).await;
         assert_eq!(r.status(), StatusCode::OK, "{asset}");
-        assert_eq!(
-            r.headers()["cache-control"],
-            "public, max-age=31536000, immutable"
-        );
-        assert_eq!(
-            s.get("/assets/missing-0000.js").await.status(),
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert_eq!(s.get("/assets/missing-0000.js").await.status(), StatusCode::NOT_FOUND);
     }
     t.stop().await;
 }
@@ -316,23 +219,10 @@ async fn panel_is_served_with_csp_and_spa_fallback() {
 #[tokio::test]
 async fn openapi_command_prints_the_served_document() {
     let t = TestApp::spawn(Backend::Sqlite).await;
-    let served: Value = t
-        .client()
-        .get("/api/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .arg("openapi")
-        .env_clear()
-        .output()
-        .unwrap();
+    let served: Value = t.client().get("/api/openapi.json").await.json().await.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry")).arg("openapi").env_clear().output().unwrap();
     assert!(out.status.success());
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        printed, served,
-        "`gantry openapi` and /api/openapi.json must agree"
-    );
+    assert_eq!(printed, served, "`gantry openapi` and /api/openapi.json must agree");
     t.stop().await;
 }

@@ -108,26 +108,15 @@ enum Jobs {
 }
 
 fn id<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .to_owned()
+    ColumnDef::new(col).big_integer().not_null().auto_increment().primary_key().to_owned()
 }
 
 fn ts<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
+    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
 }
 
 fn ts_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .null()
-        .to_owned()
+    ColumnDef::new(col).timestamp_with_time_zone().null().to_owned()
 }
 
 fn text<T: IntoIden>(col: T, len: u32) -> ColumnDef {
@@ -149,43 +138,20 @@ impl MigrationTrait for Migration {
                 .col(text(Users::DisplayName, 128))
                 .col(text(Users::Role, 16))
                 .col(text(Users::PasswordHash, 255))
-                .col(
-                    ColumnDef::new(Users::Disabled)
-                        .boolean()
-                        .not_null()
-                        .default(false),
-                )
-                .col(
-                    ColumnDef::new(Users::Version)
-                        .big_integer()
-                        .not_null()
-                        .default(1),
-                )
+                .col(ColumnDef::new(Users::Disabled).boolean().not_null().default(false))
+                .col(ColumnDef::new(Users::Version).big_integer().not_null().default(1))
                 .col(ts(Users::CreatedAt))
                 .col(ts(Users::UpdatedAt))
                 .col(ts_null(Users::LastLoginAt))
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ux_users_username")
-                .table(Users::Table)
-                .col(Users::Username)
-                .unique()
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(Index::create().name("ux_users_username").table(Users::Table).col(Users::Username).unique().to_owned()).await?;
 
         m.create_table(
             Table::create()
                 .table(Sessions::Table)
-                .col(
-                    ColumnDef::new(Sessions::Digest)
-                        .string_len(64)
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Sessions::Digest).string_len(64).not_null().primary_key())
                 .col(ColumnDef::new(Sessions::UserId).big_integer().not_null())
                 .col(text(Sessions::CsrfToken, 64))
                 .col(ts(Sessions::ExpiresAt))
@@ -203,14 +169,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ix_sessions_user")
-                .table(Sessions::Table)
-                .col(Sessions::UserId)
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(Index::create().name("ix_sessions_user").table(Sessions::Table).col(Sessions::UserId).to_owned()).await?;
 
         m.create_table(
             Table::create()
@@ -235,23 +194,9 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ux_api_tokens_digest")
-                .table(ApiTokens::Table)
-                .col(ApiTokens::Digest)
-                .unique()
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("ix_api_tokens_user")
-                .table(ApiTokens::Table)
-                .col(ApiTokens::UserId)
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(Index::create().name("ux_api_tokens_digest").table(ApiTokens::Table).col(ApiTokens::Digest).unique().to_owned())
+            .await?;
+        m.create_index(Index::create().name("ix_api_tokens_user").table(ApiTokens::Table).col(ApiTokens::UserId).to_owned()).await?;
 
         // No foreign key to users: audit records outlive the accounts they mention.
         m.create_table(
@@ -273,10 +218,7 @@ impl MigrationTrait for Migration {
         .await?;
         for (name, cols) in [
             ("ix_audit_at", vec![AuditLog::At]),
-            (
-                "ix_audit_entity",
-                vec![AuditLog::EntityType, AuditLog::EntityId],
-            ),
+            ("ix_audit_entity", vec![AuditLog::EntityType, AuditLog::EntityId]),
             ("ix_audit_actor", vec![AuditLog::ActorName]),
             ("ix_audit_action", vec![AuditLog::Action]),
         ] {
@@ -301,14 +243,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ix_events_at")
-                .table(Events::Table)
-                .col(Events::At)
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(Index::create().name("ix_events_at").table(Events::Table).col(Events::At).to_owned()).await?;
 
         m.create_table(
             Table::create()
@@ -317,24 +252,9 @@ impl MigrationTrait for Migration {
                 .col(text(Jobs::Kind, 64))
                 .col(text(Jobs::Status, 16))
                 .col(ColumnDef::new(Jobs::Payload).text().not_null())
-                .col(
-                    ColumnDef::new(Jobs::Attempts)
-                        .integer()
-                        .not_null()
-                        .default(0),
-                )
-                .col(
-                    ColumnDef::new(Jobs::MaxAttempts)
-                        .integer()
-                        .not_null()
-                        .default(3),
-                )
-                .col(
-                    ColumnDef::new(Jobs::Progress)
-                        .integer()
-                        .not_null()
-                        .default(0),
-                )
+                .col(ColumnDef::new(Jobs::Attempts).integer().not_null().default(0))
+                .col(ColumnDef::new(Jobs::MaxAttempts).integer().not_null().default(3))
+                .col(ColumnDef::new(Jobs::Progress).integer().not_null().default(0))
                 .col(ColumnDef::new(Jobs::Message).text().null())
                 .col(ColumnDef::new(Jobs::Log).text().not_null())
                 .col(ColumnDef::new(Jobs::Result).text().null())
@@ -351,23 +271,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ix_jobs_due")
-                .table(Jobs::Table)
-                .col(Jobs::Status)
-                .col(Jobs::RunAfter)
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            Index::create()
-                .name("ix_jobs_kind")
-                .table(Jobs::Table)
-                .col(Jobs::Kind)
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(Index::create().name("ix_jobs_due").table(Jobs::Table).col(Jobs::Status).col(Jobs::RunAfter).to_owned()).await?;
+        m.create_index(Index::create().name("ix_jobs_kind").table(Jobs::Table).col(Jobs::Kind).to_owned()).await?;
         Ok(())
     }
 }

@@ -36,11 +36,9 @@ impl AuditRepo for SqlAudit {
     }
 
     async fn list(&self, f: &AuditFilter, page: PageRequest) -> StoreResult<Page<AuditRecord>> {
-        let mut q = Entity::find()
-            .order_by_desc(Column::Id)
-            .limit(page.limit + 1);
-        if let Some(c) = page.after {
-            q = q.filter(Column::Id.lt(c.0));
+        let mut q = Entity::find().order_by_desc(Column::Id).limit(page.limit + 1);
+        if let Some(c) = &page.after {
+            q = q.filter(Column::Id.lt(c.id));
         }
         if let Some(v) = &f.actor {
             q = q.filter(Column::ActorName.eq(v.as_str()));
@@ -52,11 +50,7 @@ impl AuditRepo for SqlAudit {
             q = q.filter(Column::EntityId.eq(v.as_str()));
         }
         if let Some(v) = &f.action {
-            q = if v.ends_with('.') {
-                q.filter(Column::Action.starts_with(v.as_str()))
-            } else {
-                q.filter(Column::Action.eq(v.as_str()))
-            };
+            q = if v.ends_with('.') { q.filter(Column::Action.starts_with(v.as_str())) } else { q.filter(Column::Action.eq(v.as_str())) };
         }
         if let Some(v) = f.since {
             q = q.filter(Column::At.gte(v));
@@ -64,13 +58,7 @@ impl AuditRepo for SqlAudit {
         if let Some(v) = f.until {
             q = q.filter(Column::At.lt(v));
         }
-        let rows = q
-            .all(&self.0.conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(to_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = q.all(&self.0.conn).await.map_err(db)?.into_iter().map(to_record).collect::<Result<Vec<_>, _>>()?;
         Ok(page.finish(rows, |r| r.id.0))
     }
 }

@@ -46,21 +46,13 @@ impl EventRepo for SqlEvents {
     }
 
     async fn latest_id(&self) -> StoreResult<EventId> {
-        let last = Entity::find()
-            .order_by_desc(Column::Id)
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?;
+        let last = Entity::find().order_by_desc(Column::Id).one(&self.0.conn).await.map_err(db)?;
         Ok(EventId(last.map(|m| m.id).unwrap_or(0)))
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let _w = self.0.write_guard().await;
-        let res = Entity::delete_many()
-            .filter(Column::At.lt(before))
-            .exec(&self.0.conn)
-            .await
-            .map_err(db)?;
+        let res = Entity::delete_many().filter(Column::At.lt(before)).exec(&self.0.conn).await.map_err(db)?;
         Ok(res.rows_affected)
     }
 }

@@ -12,8 +12,7 @@ use gantry_core::repo::{JobRepo, StoreResult, Trail};
 use gantry_core::user::Role;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -28,13 +27,11 @@ impl SqlJobs {
 }
 
 fn to_job(m: job::Model) -> Result<Job, StoreError> {
-    let log: Vec<LogLine> =
-        serde_json::from_str(&m.log).map_err(|e| StoreError::Corrupt(format!("job log: {e}")))?;
+    let log: Vec<LogLine> = serde_json::from_str(&m.log).map_err(|e| StoreError::Corrupt(format!("job log: {e}")))?;
     Ok(Job {
         id: JobId(m.id),
         kind: m.kind,
-        status: JobStatus::parse(&m.status)
-            .ok_or_else(|| StoreError::Corrupt(format!("job status {:?}", m.status)))?,
+        status: JobStatus::parse(&m.status).ok_or_else(|| StoreError::Corrupt(format!("job status {:?}", m.status)))?,
         payload: json(&m.payload)?,
         attempts: m.attempts,
         max_attempts: m.max_attempts,
@@ -61,29 +58,17 @@ fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
 /// Queued and due, or running with a lapsed lease.
 fn due(now: chrono::DateTime<Utc>) -> Condition {
     Condition::any()
-        .add(
-            Condition::all()
-                .add(Column::Status.eq(JobStatus::Queued.as_str()))
-                .add(Column::RunAfter.lte(now)),
-        )
-        .add(
-            Condition::all()
-                .add(Column::Status.eq(JobStatus::Running.as_str()))
-                .add(Column::LeaseExpiresAt.lt(now)),
-        )
+        .add(Condition::all().add(Column::Status.eq(JobStatus::Queued.as_str())).add(Column::RunAfter.lte(now)))
+        .add(Condition::all().add(Column::Status.eq(JobStatus::Running.as_str())).add(Column::LeaseExpiresAt.lt(now)))
 }
 
 /// The lease is held by `owner`.
 fn held(id: JobId, owner: &str) -> Condition {
-    Condition::all()
-        .add(Column::Id.eq(id.0))
-        .add(Column::Status.eq(JobStatus::Running.as_str()))
-        .add(Column::LeaseOwner.eq(owner))
+    Condition::all().add(Column::Id.eq(id.0)).add(Column::Status.eq(JobStatus::Running.as_str())).add(Column::LeaseOwner.eq(owner))
 }
 
 fn push_line(log: &str, line: LogLine) -> Result<String, StoreError> {
-    let mut lines: Vec<LogLine> =
-        serde_json::from_str(log).map_err(|e| StoreError::Corrupt(format!("job log: {e}")))?;
+    let mut lines: Vec<LogLine> = serde_json::from_str(log).map_err(|e| StoreError::Corrupt(format!("job log: {e}")))?;
     lines.push(line);
     if lines.len() > MAX_LOG_LINES {
         let extra = lines.len() - MAX_LOG_LINES;
@@ -119,10 +104,7 @@ impl SqlJobs {
             // Its owner died during the last allowed attempt: give up instead of running it again.
             Entity::update_many()
                 .col_expr(Column::Status, Expr::value(JobStatus::Failed.as_str()))
-                .col_expr(
-                    Column::Error,
-                    Expr::value("the replica running the last attempt stopped (lease expired)"),
-                )
+                .col_expr(Column::Error, Expr::value("the replica running the last attempt stopped (lease expired)"))
                 .col_expr(Column::FinishedAt, Expr::value(now))
                 .col_expr(Column::UpdatedAt, Expr::value(now))
                 .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
@@ -130,10 +112,7 @@ impl SqlJobs {
                 .exec(c)
                 .await
                 .map_err(db)?;
-            return Ok(Some(job::Model {
-                status: "skip".into(),
-                ..m
-            }));
+            return Ok(Some(job::Model { status: "skip".into(), ..m }));
         }
         // The `due` condition again makes the update a no-op if another
         // claimer got there first (SQLite across processes).
@@ -151,10 +130,7 @@ impl SqlJobs {
             .await
             .map_err(db)?;
         if res.rows_affected == 0 {
-            return Ok(Some(job::Model {
-                status: "skip".into(),
-                ..m
-            }));
+            return Ok(Some(job::Model { status: "skip".into(), ..m }));
         }
         Entity::find_by_id(m.id).one(c).await.map_err(db)
     }
@@ -200,12 +176,7 @@ impl JobRepo for SqlJobs {
         to_job(m)
     }
 
-    async fn claim(
-        &self,
-        owner: &str,
-        kinds: &[String],
-        lease: Duration,
-    ) -> StoreResult<Option<Job>> {
+    async fn claim(&self, owner: &str, kinds: &[String], lease: Duration) -> StoreResult<Option<Job>> {
         if kinds.is_empty() {
             return Ok(None);
         }
@@ -235,21 +206,9 @@ impl JobRepo for SqlJobs {
         Ok(res.rows_affected == 1)
     }
 
-    async fn progress(
-        &self,
-        id: JobId,
-        owner: &str,
-        percent: i32,
-        message: Option<&str>,
-        line: Option<LogLine>,
-    ) -> StoreResult<bool> {
+    async fn progress(&self, id: JobId, owner: &str, percent: i32, message: Option<&str>, line: Option<LogLine>) -> StoreResult<bool> {
         let _w = self.db.write_guard().await;
-        let Some(m) = Entity::find()
-            .filter(held(id, owner))
-            .one(&self.db.conn)
-            .await
-            .map_err(db)?
-        else {
+        let Some(m) = Entity::find().filter(held(id, owner)).one(&self.db.conn).await.map_err(db)? else {
             return Ok(false);
         };
         let mut upd = Entity::update_many()
@@ -267,12 +226,7 @@ impl JobRepo for SqlJobs {
 
     async fn append_log(&self, id: JobId, owner: &str, line: LogLine) -> StoreResult<bool> {
         let _w = self.db.write_guard().await;
-        let Some(m) = Entity::find()
-            .filter(held(id, owner))
-            .one(&self.db.conn)
-            .await
-            .map_err(db)?
-        else {
+        let Some(m) = Entity::find().filter(held(id, owner)).one(&self.db.conn).await.map_err(db)? else {
             return Ok(false);
         };
         let res = Entity::update_many()
@@ -290,10 +244,7 @@ impl JobRepo for SqlJobs {
         let none: Option<String> = None;
         let mut upd = Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(none.clone()))
-            .col_expr(
-                Column::LeaseExpiresAt,
-                Expr::value(Option::<chrono::DateTime<Utc>>::None),
-            )
+            .col_expr(Column::LeaseExpiresAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
             .col_expr(Column::UpdatedAt, Expr::value(now))
             .filter(held(id, owner));
         upd = match outcome {
@@ -315,11 +266,7 @@ impl JobRepo for SqlJobs {
         if upd.exec(&self.db.conn).await.map_err(db)?.rows_affected == 0 {
             return Ok(None);
         }
-        let m = Entity::find_by_id(id.0)
-            .one(&self.db.conn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound)?;
+        let m = Entity::find_by_id(id.0).one(&self.db.conn).await.map_err(db)?.ok_or(StoreError::NotFound)?;
         to_job(m).map(Some)
     }
 
@@ -340,31 +287,19 @@ impl JobRepo for SqlJobs {
         if res.rows_affected == 1 {
             write_trail(&txn, trail).await?;
         }
-        let m = Entity::find_by_id(id.0)
-            .one(&txn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound)?;
+        let m = Entity::find_by_id(id.0).one(&txn).await.map_err(db)?.ok_or(StoreError::NotFound)?;
         txn.commit().await.map_err(db)?;
         to_job(m)
     }
 
     async fn get(&self, id: JobId) -> StoreResult<Job> {
-        to_job(
-            Entity::find_by_id(id.0)
-                .one(&self.db.conn)
-                .await
-                .map_err(db)?
-                .ok_or(StoreError::NotFound)?,
-        )
+        to_job(Entity::find_by_id(id.0).one(&self.db.conn).await.map_err(db)?.ok_or(StoreError::NotFound)?)
     }
 
     async fn list(&self, f: &JobFilter, page: PageRequest) -> StoreResult<Page<Job>> {
-        let mut q = Entity::find()
-            .order_by_desc(Column::Id)
-            .limit(page.limit + 1);
-        if let Some(c) = page.after {
-            q = q.filter(Column::Id.lt(c.0));
+        let mut q = Entity::find().order_by_desc(Column::Id).limit(page.limit + 1);
+        if let Some(c) = &page.after {
+            q = q.filter(Column::Id.lt(c.id));
         }
         if let Some(s) = f.status {
             q = q.filter(Column::Status.eq(s.as_str()));
@@ -373,19 +308,10 @@ impl JobRepo for SqlJobs {
             q = q.filter(Column::Kind.eq(k.as_str()));
         }
         if let Some(r) = f.visible_to {
-            let roles = [Role::Viewer, Role::Operator, Role::Admin]
-                .into_iter()
-                .filter(|a| r.allows(*a))
-                .map(|a| a.as_str());
+            let roles = [Role::Viewer, Role::Operator, Role::Admin].into_iter().filter(|a| r.allows(*a)).map(|a| a.as_str());
             q = q.filter(Column::Audience.is_in(roles));
         }
-        let rows = q
-            .all(&self.db.conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(to_job)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = q.all(&self.db.conn).await.map_err(db)?.into_iter().map(to_job).collect::<Result<Vec<_>, _>>()?;
         Ok(page.finish(rows, |j| j.id.0))
     }
 
@@ -401,11 +327,6 @@ impl JobRepo for SqlJobs {
             .all(&self.db.conn)
             .await
             .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(k, s, n)| {
-                JobStatus::parse(&s).map(|s| (k, s, u64::try_from(n).unwrap_or(0)))
-            })
-            .collect())
+        Ok(rows.into_iter().filter_map(|(k, s, n)| JobStatus::parse(&s).map(|s| (k, s, u64::try_from(n).unwrap_or(0)))).collect())
     }
 }

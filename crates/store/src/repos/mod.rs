@@ -76,10 +76,7 @@ pub(crate) async fn write_trail<C: ConnectionTrait>(c: &C, trail: Trail) -> Resu
 }
 
 /// Inserts one outbox event and returns its id.
-pub(crate) async fn insert_event<C: ConnectionTrait>(
-    c: &C,
-    e: gantry_core::events::EventDraft,
-) -> Result<i64, StoreError> {
+pub(crate) async fn insert_event<C: ConnectionTrait>(c: &C, e: gantry_core::events::EventDraft) -> Result<i64, StoreError> {
     let m = event_e::ActiveModel {
         at: Set(Utc::now()),
         kind: Set(truncate(&e.kind, 64)),

@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use gantry_core::ids::UserId;
 use gantry_core::repo::{SessionRecord, SessionRepo, StoreResult, Trail};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 pub(crate) struct SqlSessions(pub Db);
 
@@ -48,22 +46,11 @@ impl SessionRepo for SqlSessions {
         Ok(())
     }
 
-    async fn find(
-        &self,
-        digest: &str,
-    ) -> StoreResult<Option<(SessionRecord, gantry_core::user::User)>> {
-        let Some(s) = Entity::find_by_id(digest.to_string())
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?
-        else {
+    async fn find(&self, digest: &str) -> StoreResult<Option<(SessionRecord, gantry_core::user::User)>> {
+        let Some(s) = Entity::find_by_id(digest.to_string()).one(&self.0.conn).await.map_err(db)? else {
             return Ok(None);
         };
-        let Some(u) = user::Entity::find_by_id(s.user_id)
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?
-        else {
+        let Some(u) = user::Entity::find_by_id(s.user_id).one(&self.0.conn).await.map_err(db)? else {
             return Ok(None);
         };
         Ok(Some((to_record(s), to_user(u)?)))
@@ -83,10 +70,7 @@ impl SessionRepo for SqlSessions {
     async fn delete(&self, digest: &str, trail: Trail) -> StoreResult<()> {
         let _w = self.0.write_guard().await;
         let txn = self.0.conn.begin().await.map_err(db)?;
-        Entity::delete_by_id(digest.to_string())
-            .exec(&txn)
-            .await
-            .map_err(db)?;
+        Entity::delete_by_id(digest.to_string()).exec(&txn).await.map_err(db)?;
         write_trail(&txn, trail).await?;
         txn.commit().await.map_err(db)?;
         Ok(())
@@ -98,30 +82,16 @@ impl SessionRepo for SqlSessions {
         if let Some(k) = keep {
             cond = cond.add(Column::Digest.ne(k));
         }
-        let gone: Vec<String> = Entity::find()
-            .filter(cond.clone())
-            .all(&self.0.conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(|s| s.digest)
-            .collect();
-        Entity::delete_many()
-            .filter(cond)
-            .exec(&self.0.conn)
-            .await
-            .map_err(db)?;
+        let gone: Vec<String> =
+            Entity::find().filter(cond.clone()).all(&self.0.conn).await.map_err(db)?.into_iter().map(|s| s.digest).collect();
+        Entity::delete_many().filter(cond).exec(&self.0.conn).await.map_err(db)?;
         Ok(gone)
     }
 
     async fn prune(&self, now: DateTime<Utc>, idle_before: DateTime<Utc>) -> StoreResult<u64> {
         let _w = self.0.write_guard().await;
         let res = Entity::delete_many()
-            .filter(
-                Condition::any()
-                    .add(Column::ExpiresAt.lte(now))
-                    .add(Column::LastSeenAt.lte(idle_before)),
-            )
+            .filter(Condition::any().add(Column::ExpiresAt.lte(now)).add(Column::LastSeenAt.lte(idle_before)))
             .exec(&self.0.conn)
             .await
             .map_err(db)?;

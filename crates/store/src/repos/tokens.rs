@@ -11,10 +11,7 @@ use gantry_core::ids::{TokenId, UserId};
 use gantry_core::page::{Page, PageRequest};
 use gantry_core::repo::{NewToken, StoreResult, TokenInfo, TokenRepo, Trail};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
 
 pub(crate) struct SqlTokens(pub Db);
 
@@ -61,66 +58,36 @@ impl TokenRepo for SqlTokens {
         to_info(m)
     }
 
-    async fn find(
-        &self,
-        digest: &str,
-    ) -> StoreResult<Option<(TokenInfo, gantry_core::user::User)>> {
-        let Some(t) = Entity::find()
-            .filter(Column::Digest.eq(digest))
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?
-        else {
+    async fn find(&self, digest: &str) -> StoreResult<Option<(TokenInfo, gantry_core::user::User)>> {
+        let Some(t) = Entity::find().filter(Column::Digest.eq(digest)).one(&self.0.conn).await.map_err(db)? else {
             return Ok(None);
         };
-        let Some(u) = user::Entity::find_by_id(t.user_id)
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?
-        else {
+        let Some(u) = user::Entity::find_by_id(t.user_id).one(&self.0.conn).await.map_err(db)? else {
             return Ok(None);
         };
         Ok(Some((to_info(t)?, to_user(u)?)))
     }
 
     async fn get(&self, id: TokenId) -> StoreResult<TokenInfo> {
-        to_info(
-            Entity::find_by_id(id.0)
-                .one(&self.0.conn)
-                .await
-                .map_err(db)?
-                .ok_or(StoreError::NotFound)?,
-        )
+        to_info(Entity::find_by_id(id.0).one(&self.0.conn).await.map_err(db)?.ok_or(StoreError::NotFound)?)
     }
 
     async fn list(&self, u: Option<UserId>, page: PageRequest) -> StoreResult<Page<TokenInfo>> {
-        let mut q = Entity::find()
-            .order_by_desc(Column::Id)
-            .limit(page.limit + 1);
+        let mut q = Entity::find().order_by_desc(Column::Id).limit(page.limit + 1);
         if let Some(u) = u {
             q = q.filter(Column::UserId.eq(u.0));
         }
-        if let Some(c) = page.after {
-            q = q.filter(Column::Id.lt(c.0));
+        if let Some(c) = &page.after {
+            q = q.filter(Column::Id.lt(c.id));
         }
-        let rows = q
-            .all(&self.0.conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(to_info)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = q.all(&self.0.conn).await.map_err(db)?.into_iter().map(to_info).collect::<Result<Vec<_>, _>>()?;
         Ok(page.finish(rows, |t| t.id.0))
     }
 
     async fn revoke(&self, id: TokenId, at: DateTime<Utc>, trail: Trail) -> StoreResult<String> {
         let _w = self.0.write_guard().await;
         let txn = self.0.conn.begin().await.map_err(db)?;
-        let m = Entity::find_by_id(id.0)
-            .one(&txn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound)?;
+        let m = Entity::find_by_id(id.0).one(&txn).await.map_err(db)?.ok_or(StoreError::NotFound)?;
         Entity::update_many()
             .col_expr(Column::RevokedAt, Expr::value(at))
             .filter(Column::Id.eq(id.0))

@@ -6,13 +6,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gantry_core::StoreError;
 use gantry_core::ids::UserId;
-use gantry_core::page::{Page, PageRequest};
-use gantry_core::repo::{StoreResult, Trail, UserFilter, UserRepo};
+use gantry_core::page::{Cursor, Direction, Page, PageRequest, Sort};
+use gantry_core::repo::{StoreResult, Trail, UserFilter, UserRepo, UserSort};
 use gantry_core::user::{NewUser, Role, User, UserPatch, Username};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 pub(crate) struct SqlUsers(pub Db);
@@ -62,20 +61,12 @@ impl UserRepo for SqlUsers {
     }
 
     async fn get(&self, id: UserId) -> StoreResult<User> {
-        let m = Entity::find_by_id(id.0)
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound)?;
+        let m = Entity::find_by_id(id.0).one(&self.0.conn).await.map_err(db)?.ok_or(StoreError::NotFound)?;
         to_user(m)
     }
 
     async fn find_for_login(&self, username: &Username) -> StoreResult<Option<(User, String)>> {
-        let m = Entity::find()
-            .filter(Column::Username.eq(username.as_str()))
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?;
+        let m = Entity::find().filter(Column::Username.eq(username.as_str())).one(&self.0.conn).await.map_err(db)?;
         match m {
             Some(m) => {
                 let hash = m.password_hash.clone();
@@ -86,20 +77,33 @@ impl UserRepo for SqlUsers {
     }
 
     async fn password_hash(&self, id: UserId) -> StoreResult<String> {
-        let m = Entity::find_by_id(id.0)
-            .one(&self.0.conn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound)?;
+        let m = Entity::find_by_id(id.0).one(&self.0.conn).await.map_err(db)?.ok_or(StoreError::NotFound)?;
         Ok(m.password_hash)
     }
 
     async fn list(&self, f: &UserFilter, page: PageRequest) -> StoreResult<Page<User>> {
-        let mut q = Entity::find()
-            .order_by_asc(Column::Id)
-            .limit(page.limit + 1);
-        if let Some(c) = page.after {
-            q = q.filter(Column::Id.gt(c.0));
+        let sort = f.sort.unwrap_or(Sort { field: UserSort::Id, direction: Direction::Asc });
+        let key_col = match sort.field {
+            UserSort::Id => None,
+            UserSort::Username => Some(Column::Username),
+            UserSort::Role => Some(Column::Role),
+        };
+        let desc = sort.direction == Direction::Desc;
+        let mut q = Entity::find().limit(page.limit + 1);
+        if let Some(col) = key_col {
+            q = if desc { q.order_by_desc(col) } else { q.order_by_asc(col) };
+        }
+        q = if desc { q.order_by_desc(Column::Id) } else { q.order_by_asc(Column::Id) };
+        if let Some(c) = &page.after {
+            // Keyset continuation: strictly after (key, id) in the chosen order.
+            let id_after = if desc { Column::Id.lt(c.id) } else { Column::Id.gt(c.id) };
+            q = match (key_col, &c.key) {
+                (Some(col), Some(k)) => {
+                    let key_after = if desc { col.lt(k.as_str()) } else { col.gt(k.as_str()) };
+                    q.filter(Condition::any().add(key_after).add(Condition::all().add(col.eq(k.as_str())).add(id_after)))
+                }
+                _ => q.filter(id_after),
+            };
         }
         if let Some(text) = f.q.as_deref().filter(|s| !s.is_empty()) {
             let pat = format!("%{}%", text.to_lowercase());
@@ -116,20 +120,18 @@ impl UserRepo for SqlUsers {
             q = q.filter(Column::Disabled.eq(d));
         }
         let rows = q.all(&self.0.conn).await.map_err(db)?;
-        let users = rows
-            .into_iter()
-            .map(to_user)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page.finish(users, |u| u.id.0))
+        let users = rows.into_iter().map(to_user).collect::<Result<Vec<_>, _>>()?;
+        Ok(page.finish_keyed(users, |u| Cursor {
+            id: u.id.0,
+            key: match sort.field {
+                UserSort::Id => None,
+                UserSort::Username => Some(u.username.to_string()),
+                UserSort::Role => Some(u.role.as_str().to_string()),
+            },
+        }))
     }
 
-    async fn update(
-        &self,
-        id: UserId,
-        expected: i64,
-        patch: UserPatch,
-        trail: Trail,
-    ) -> StoreResult<User> {
+    async fn update(&self, id: UserId, expected: i64, patch: UserPatch, trail: Trail) -> StoreResult<User> {
         let _w = self.0.write_guard().await;
         let txn = self.0.conn.begin().await.map_err(db)?;
         let mut upd = Entity::update_many()
@@ -151,21 +153,11 @@ impl UserRepo for SqlUsers {
         }
         let res = upd.exec(&txn).await.map_err(db)?;
         if res.rows_affected == 0 {
-            let current = Entity::find_by_id(id.0)
-                .one(&txn)
-                .await
-                .map_err(db)?
-                .ok_or(StoreError::NotFound)?;
-            return Err(StoreError::Stale {
-                current: current.version,
-            });
+            let current = Entity::find_by_id(id.0).one(&txn).await.map_err(db)?.ok_or(StoreError::NotFound)?;
+            return Err(StoreError::Stale { current: current.version });
         }
         write_trail(&txn, trail).await?;
-        let m = Entity::find_by_id(id.0)
-            .one(&txn)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound)?;
+        let m = Entity::find_by_id(id.0).one(&txn).await.map_err(db)?.ok_or(StoreError::NotFound)?;
         txn.commit().await.map_err(db)?;
         to_user(m)
     }

@@ -1,0 +1,176 @@
+// Form fields that show the API's field-level validation errors
+// (problem+json `errors[]`) next to the matching input. Name each field after
+// the API's field (`username`, `new_password`, …) and pass `form.fieldError(name)`.
+import { useCallback, useId, useMemo, useState, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from "react";
+import { ApiError, isApiError } from "../api/client";
+
+interface FieldShellProps {
+  id: string;
+  label: ReactNode;
+  hint?: ReactNode;
+  error?: string;
+  required?: boolean;
+  children: ReactNode;
+  className?: string;
+}
+
+function FieldShell({ id, label, hint, error, required, children, className }: FieldShellProps) {
+  return (
+    <div className={`field${error ? " field-invalid" : ""}${className ? ` ${className}` : ""}`}>
+      <label htmlFor={id} className="field-label">
+        {label}
+        {required ? (
+          <span className="field-required" aria-hidden="true">
+            {" "}
+            *
+          </span>
+        ) : null}
+      </label>
+      {children}
+      {hint && !error ? (
+        <p id={`${id}-hint`} className="field-hint">
+          {hint}
+        </p>
+      ) : null}
+      {error ? (
+        <p id={`${id}-error`} className="field-error">
+          {error}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+function describedBy(id: string, hint: unknown, error: unknown): string | undefined {
+  if (error) return `${id}-error`;
+  if (hint) return `${id}-hint`;
+  return undefined;
+}
+
+export interface TextFieldProps extends Omit<InputHTMLAttributes<HTMLInputElement>, "id"> {
+  label: ReactNode;
+  name: string;
+  hint?: ReactNode;
+  error?: string;
+  id?: string;
+  fieldClassName?: string;
+}
+
+export function TextField({ label, hint, error, id, required, fieldClassName, ...input }: TextFieldProps) {
+  const auto = useId();
+  const fid = id ?? `f${auto}`;
+  return (
+    <FieldShell id={fid} label={label} hint={hint} error={error} required={required} className={fieldClassName}>
+      <input
+        id={fid}
+        className="input"
+        required={required}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy(fid, hint, error)}
+        {...input}
+      />
+    </FieldShell>
+  );
+}
+
+export interface SelectFieldProps extends Omit<SelectHTMLAttributes<HTMLSelectElement>, "id"> {
+  label: ReactNode;
+  name: string;
+  hint?: ReactNode;
+  error?: string;
+  id?: string;
+  options: { value: string; label: string }[];
+  fieldClassName?: string;
+}
+
+export function SelectField({ label, hint, error, id, options, required, fieldClassName, ...select }: SelectFieldProps) {
+  const auto = useId();
+  const fid = id ?? `f${auto}`;
+  return (
+    <FieldShell id={fid} label={label} hint={hint} error={error} required={required} className={fieldClassName}>
+      <select
+        id={fid}
+        className="input select"
+        required={required}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy(fid, hint, error)}
+        {...select}
+      >
+        {options.map((o) => (
+          <option key={o.value} value={o.value}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+    </FieldShell>
+  );
+}
+
+export interface CheckboxFieldProps extends Omit<InputHTMLAttributes<HTMLInputElement>, "id" | "type"> {
+  label: ReactNode;
+  name: string;
+  hint?: ReactNode;
+  error?: string;
+}
+
+export function CheckboxField({ label, hint, error, ...input }: CheckboxFieldProps) {
+  const auto = useId();
+  const fid = `f${auto}`;
+  return (
+    <div className={`field field-checkbox${error ? " field-invalid" : ""}`}>
+      <input
+        id={fid}
+        type="checkbox"
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy(fid, hint, error)}
+        {...input}
+      />
+      <label htmlFor={fid}>{label}</label>
+      {hint && !error ? (
+        <p id={`${fid}-hint`} className="field-hint">
+          {hint}
+        </p>
+      ) : null}
+      {error ? (
+        <p id={`${fid}-error`} className="field-error">
+          {error}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+/**
+ * State for one form's submission error. `fieldError(name)` returns the API's
+ * message for that field; `formMessage` is what the banner above the buttons
+ * shows: the detail when no shown field carries the error.
+ */
+export function useFormErrors(fields: readonly string[]) {
+  const [error, setErrorState] = useState<ApiError | Error | null>(null);
+  const setError = useCallback((e: unknown) => {
+    setErrorState(e == null ? null : e instanceof Error ? e : new Error(String(e)));
+  }, []);
+  const clear = useCallback(() => setErrorState(null), []);
+  return useMemo(() => {
+    const apiErr = isApiError(error) ? error : null;
+    const fieldError = (name: string): string | undefined => apiErr?.fieldError(name);
+    let formMessage: string | null = null;
+    if (error) {
+      const shown = apiErr ? apiErr.errors.filter((e) => fields.includes(e.field)) : [];
+      const unshown = apiErr ? apiErr.errors.filter((e) => !fields.includes(e.field)) : [];
+      if (shown.length === 0) formMessage = apiErr ? apiErr.detail : error.message;
+      else if (unshown.length > 0) formMessage = unshown.map((e) => `${e.field}: ${e.message}`).join("; ");
+      else formMessage = "Please correct the highlighted fields.";
+    }
+    return { error, setError, clear, fieldError, formMessage };
+  }, [error, setError, clear, fields]);
+}
+
+export function FormError({ message }: { message: string | null }) {
+  if (!message) return null;
+  return (
+    <p className="form-error" role="alert">
+      {message}
+    </p>
+  );
+}
