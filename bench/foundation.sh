@@ -22,6 +22,7 @@ export GANTRY_ADMIN_PASSWORD=bench-admin-password GANTRY_LOG_LEVEL=warn GANTRY_L
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# Sets $pid and $ready_ms (not run in a subshell, so $pid survives).
 start_gantry() {
   local dir="$1" t0 t1
   t0=$(now_ms)
@@ -29,7 +30,7 @@ start_gantry() {
   pid=$!
   until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do sleep 0.002; done
   t1=$(now_ms)
-  echo $((t1 - t0))
+  ready_ms=$((t1 - t0))
 }
 
 stop_gantry() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
@@ -37,17 +38,17 @@ stop_gantry() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
 echo "== start to ready (SQLite), 5 runs each"
 ready=(); version=()
 for i in 1 2 3 4 5; do
-  t=$(start_gantry "$work/fresh$i"); ready+=("$t"); stop_gantry
+  start_gantry "$work/fresh$i"; ready+=("$ready_ms"); stop_gantry
   t0=$(now_ms); "$BIN" --version >/dev/null; t1=$(now_ms); version+=($((t1 - t0)))
 done
 ready_fresh=$(printf '%s\n' "${ready[@]}" | median)
 version_med=$(printf '%s\n' "${version[@]}" | median)
 ready=()
-for i in 1 2 3; do t=$(start_gantry "$work/fresh1"); ready+=("$t"); stop_gantry; done
+for i in 1 2 3; do start_gantry "$work/fresh1"; ready+=("$ready_ms"); stop_gantry; done
 ready_warm=$(printf '%s\n' "${ready[@]}" | median)
 echo "fresh data dir: ${ready_fresh} ms; existing data dir: ${ready_warm} ms; bare process start: ${version_med} ms"
 
-start_gantry "$work/fresh1" >/dev/null
+start_gantry "$work/fresh1"
 sleep 3
 idle_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 echo "== idle resident memory: $((idle_kb / 1024)) MiB (${idle_kb} kB)"

@@ -54,6 +54,7 @@ export interface TextFieldProps extends Omit<InputHTMLAttributes<HTMLInputElemen
   error?: string;
   id?: string;
   fieldClassName?: string;
+  ref?: React.Ref<HTMLInputElement>;
 }
 
 export function TextField({ label, hint, error, id, required, fieldClassName, ...input }: TextFieldProps) {

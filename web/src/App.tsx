@@ -1,0 +1,85 @@
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
+import { hasRole, type Role } from "./api/client";
+import { EventsProvider } from "./api/events";
+import { AuthProvider, useAuth } from "./auth/AuthContext";
+import { Layout } from "./components/Layout";
+import { ErrorState, Loading } from "./components/States";
+import { ToastProvider } from "./components/Toasts";
+import { UNAVAILABLE_MODULES } from "./modules";
+import { AccountPage } from "./pages/AccountPage";
+import { AuditPage } from "./pages/AuditPage";
+import { DashboardPage } from "./pages/DashboardPage";
+import { ForbiddenPage, NotFoundPage } from "./pages/ErrorPages";
+import { JobsPage } from "./pages/JobsPage";
+import { LoginPage } from "./pages/LoginPage";
+import { NotAvailablePage } from "./pages/NotAvailablePage";
+import { UsersPage } from "./pages/UsersPage";
+
+export function App() {
+  return (
+    <BrowserRouter>
+      <ToastProvider>
+        <AuthProvider>
+          <Root />
+        </AuthProvider>
+      </ToastProvider>
+    </BrowserRouter>
+  );
+}
+
+function Root() {
+  const { state, refresh } = useAuth();
+  return (
+    <EventsProvider enabled={state.status === "authenticated"}>
+      {state.status === "loading" ? (
+        <div className="center-page">
+          <Loading label="Starting Gantry…" />
+        </div>
+      ) : state.status === "error" ? (
+        <div className="center-page">
+          <ErrorState error={state.error} onRetry={() => void refresh()} title="Gantry did not answer" />
+        </div>
+      ) : (
+        <Routes>
+          <Route path="/login" element={<LoginRoute />} />
+          <Route element={<RequireAuth />}>
+            <Route index element={<DashboardPage />} />
+            <Route path="jobs" element={<JobsPage />} />
+            <Route path="account" element={<AccountPage />} />
+            <Route path="users" element={<RequireRole role="admin"><UsersPage /></RequireRole>} />
+            <Route path="audit" element={<RequireRole role="admin"><AuditPage /></RequireRole>} />
+            {UNAVAILABLE_MODULES.map((m) => (
+              <Route key={m.path} path={m.path.slice(1)} element={<NotAvailablePage module={m} />} />
+            ))}
+            <Route path="*" element={<NotFoundPage />} />
+          </Route>
+        </Routes>
+      )}
+    </EventsProvider>
+  );
+}
+
+function LoginRoute() {
+  const { state } = useAuth();
+  const location = useLocation();
+  if (state.status === "authenticated") {
+    const from = (location.state as { from?: string } | null)?.from;
+    return <Navigate to={from && from !== "/login" ? from : "/"} replace />;
+  }
+  return <LoginPage expired={state.status === "anonymous" && state.expired} />;
+}
+
+function RequireAuth() {
+  const { state } = useAuth();
+  const location = useLocation();
+  if (state.status !== "authenticated") {
+    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
+  }
+  return <Layout />;
+}
+
+function RequireRole({ role, children }: { role: Role; children: React.ReactNode }) {
+  const { me } = useAuth();
+  if (!hasRole(me?.role, role)) return <ForbiddenPage role={role} />;
+  return <>{children}</>;
+}

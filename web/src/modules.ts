@@ -1,0 +1,49 @@
+// The navigation. Each entry is a module of Gantry. `available: false` means
+// the backend does not have it yet; its page shows an honest empty state.
+// When a module lands, set `available: true` and route its page in App.tsx.
+import type { Role } from "./api/client";
+
+export interface NavItem {
+  path: string;
+  label: string;
+  icon: string;
+  /** Lowest role that sees the link (and may open the page). */
+  minRole: Role;
+  available: boolean;
+  /** One line for the empty state of a module that is not built yet. */
+  summary?: string;
+}
+
+export interface NavSection {
+  title: string;
+  items: NavItem[];
+}
+
+export const NAV: NavSection[] = [
+  {
+    title: "Overview",
+    items: [{ path: "/", label: "Dashboard", icon: "◧", minRole: "viewer", available: true }],
+  },
+  {
+    title: "Infrastructure",
+    items: [
+      { path: "/servers", label: "Servers", icon: "▤", minRole: "viewer", available: false, summary: "Register servers, reach them over SSH and see their state." },
+      { path: "/domains", label: "Domains", icon: "◎", minRole: "viewer", available: false, summary: "Manage domains and the reverse-proxy routes that serve them." },
+      { path: "/deployments", label: "Deployments", icon: "⇪", minRole: "viewer", available: false, summary: "Deploy applications to servers and follow each rollout." },
+      { path: "/certificates", label: "Certificates", icon: "⚿", minRole: "viewer", available: false, summary: "Issue and renew TLS certificates and watch their expiry." },
+      { path: "/proxmox", label: "Proxmox", icon: "▦", minRole: "viewer", available: false, summary: "Manage Proxmox VE stands: nodes, virtual machines and containers." },
+      { path: "/tasks", label: "Tasks", icon: "☰", minRole: "viewer", available: false, summary: "Run and schedule operational tasks across servers." },
+      { path: "/monitoring", label: "Monitoring", icon: "∿", minRole: "viewer", available: false, summary: "Health checks, metrics and alerts for your infrastructure." },
+    ],
+  },
+  {
+    title: "System",
+    items: [
+      { path: "/jobs", label: "Jobs", icon: "⟳", minRole: "viewer", available: true },
+      { path: "/audit", label: "Audit", icon: "⌕", minRole: "admin", available: true },
+      { path: "/users", label: "Users", icon: "☺", minRole: "admin", available: true },
+    ],
+  },
+];
+
+export const UNAVAILABLE_MODULES: NavItem[] = NAV.flatMap((s) => s.items).filter((i) => !i.available);
