@@ -42,3 +42,13 @@ ensure_databases() {
   done
   echo "warning: MariaDB or PostgreSQL is not listening; their tests will fail under CI=true" >&2
 }
+
+# stop_host_services: the nginx and openssh-server packages may start daemons
+# on the real machine; the tests run their own inside network namespaces.
+stop_host_services() {
+  if [ "$(id -u)" -eq 0 ]; then
+    if [ -r /run/nginx.pid ] && ! ip netns identify "$(cat /run/nginx.pid)" 2>/dev/null | grep -q .; then
+      nginx -s stop 2>/dev/null || true
+    fi
+  fi
+}

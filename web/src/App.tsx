@@ -66,14 +66,17 @@ function LoginRoute() {
     const from = (location.state as { from?: string } | null)?.from;
     return <Navigate to={from && from !== "/login" ? from : "/"} replace />;
   }
-  return <LoginPage expired={state.status === "anonymous" && state.expired} />;
+  return <LoginPage expired={state.status === "anonymous" && state.reason === "expired"} />;
 }
 
 function RequireAuth() {
   const { state } = useAuth();
   const location = useLocation();
   if (state.status !== "authenticated") {
-    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
+    // After an explicit sign-out the next person starts at the dashboard;
+    // otherwise (first visit, expired session) come back here after login.
+    const from = state.status === "anonymous" && state.reason === "logout" ? undefined : location.pathname + location.search;
+    return <Navigate to="/login" replace state={from ? { from } : null} />;
   }
   return <Layout />;
 }

@@ -130,6 +130,34 @@ impl Default for EventsConfig {
     }
 }
 
+/// Servers module tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServersConfig {
+    /// Seconds between availability probes (0 disables them).
+    pub probe_interval_seconds: u64,
+    /// Servers worked on at once (probes, checks, deployments).
+    pub concurrency: usize,
+    /// SSH connect timeout, seconds.
+    pub connect_timeout_seconds: u64,
+    /// Remote command timeout, seconds.
+    pub command_timeout_seconds: u64,
+    /// Close pooled SSH connections idle this long, seconds.
+    pub idle_timeout_seconds: u64,
+}
+
+impl Default for ServersConfig {
+    fn default() -> Self {
+        Self {
+            probe_interval_seconds: 60,
+            concurrency: 64,
+            connect_timeout_seconds: 5,
+            command_timeout_seconds: 60,
+            idle_timeout_seconds: 300,
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -174,6 +202,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Events.
     pub events: EventsConfig,
+    /// Servers.
+    pub servers: ServersConfig,
 }
 
 impl Default for Config {
@@ -197,6 +227,7 @@ impl Default for Config {
             db: DbConfig::default(),
             jobs: JobsConfig::default(),
             events: EventsConfig::default(),
+            servers: ServersConfig::default(),
         }
     }
 }
@@ -368,6 +399,12 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes", "must be at least 1024");
+        }
+        if self.servers.concurrency == 0 || self.servers.concurrency > 4096 {
+            return bad("servers.concurrency", "must be between 1 and 4096");
+        }
+        if !(1..=60).contains(&self.servers.connect_timeout_seconds) {
+            return bad("servers.connect_timeout_seconds", "must be between 1 and 60");
         }
         if self.auth.max_failures == 0 {
             return bad("auth.max_failures", "must be at least 1");

@@ -3,9 +3,25 @@
 use crate::config::Config;
 use gantry_api::module::Module;
 use gantry_api::platform::PlatformModule;
+use gantry_servers::{ServersModule, ServersSettings};
+use gantry_ssh::Timeouts;
 use std::time::Duration;
 
 /// Every module, in mount order (the platform first: others may rely on its tables).
 pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
-    vec![Box::new(PlatformModule { event_retention: Duration::from_secs(cfg.events.retention_days * 86_400) })]
+    vec![
+        Box::new(PlatformModule { event_retention: Duration::from_secs(cfg.events.retention_days * 86_400) }),
+        Box::new(ServersModule {
+            settings: ServersSettings {
+                probe_interval: Duration::from_secs(cfg.servers.probe_interval_seconds),
+                concurrency: cfg.servers.concurrency,
+                idle_timeout: Duration::from_secs(cfg.servers.idle_timeout_seconds),
+                timeouts: Timeouts {
+                    connect: Duration::from_secs(cfg.servers.connect_timeout_seconds),
+                    command: Duration::from_secs(cfg.servers.command_timeout_seconds),
+                    ..Timeouts::default()
+                },
+            },
+        }),
+    ]
 }

@@ -17,7 +17,7 @@ mod migrations;
 mod repos;
 
 pub use migrate::{MigrateError, ModuleMigration};
-pub use repos::Repos;
+pub use repos::{Repos, write_trail};
 /// Re-exported for module crates' own repositories.
 pub use sea_orm;
 /// Re-exported so module crates write migrations against the same version.
@@ -166,7 +166,7 @@ impl Db {
     }
 
     /// Takes SQLite's writer lock (a no-op guard on server databases).
-    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.writer {
             Some(m) => Some(m.lock().await),
             None => None,

@@ -1332,6 +1332,8 @@ export interface operations {
                 role?: components["schemas"]["Role"];
                 /** @description Only disabled (true) or enabled (false). */
                 disabled?: boolean;
+                /** @description Order: `id` (default), `created_at`, `username`, `role`; prefix `-` for descending. */
+                sort?: string;
                 /** @description Page size. */
                 limit?: number;
                 /** @description Cursor. */

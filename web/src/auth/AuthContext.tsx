@@ -7,7 +7,8 @@ import { api, call, isApiError, onUnauthenticated, setCsrfToken, type Me } from 
 
 type AuthState =
   | { status: "loading" }
-  | { status: "anonymous"; expired: boolean }
+  /** `reason`: first visit, the session ended by itself, or the user signed out. */
+  | { status: "anonymous"; reason: "initial" | "expired" | "logout" }
   | { status: "error"; error: unknown }
   | { status: "authenticated"; me: Me };
 
@@ -31,7 +32,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       setState({ status: "authenticated", me });
     } catch (e) {
       setCsrfToken(null);
-      if (isApiError(e) && e.status === 401) setState({ status: "anonymous", expired: false });
+      if (isApiError(e) && e.status === 401) setState({ status: "anonymous", reason: "initial" });
       else setState({ status: "error", error: e });
     }
   }, []);
@@ -44,7 +45,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     () =>
       onUnauthenticated(() => {
         setCsrfToken(null);
-        setState((s) => (s.status === "authenticated" ? { status: "anonymous", expired: true } : s));
+        setState((s) => (s.status === "authenticated" ? { status: "anonymous", reason: "expired" } : s));
       }),
     [],
   );
@@ -64,7 +65,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       await call(api.POST("/api/v1/auth/logout"));
     } finally {
       setCsrfToken(null);
-      setState({ status: "anonymous", expired: false });
+      setState({ status: "anonymous", reason: "logout" });
     }
   }, []);
 

@@ -124,7 +124,7 @@ export function Dialog({
           <button
             type="button"
             className="btn btn-ghost btn-icon dialog-close"
-            aria-label="Close"
+            aria-label="Close dialog"
             onClick={() => !busyRef.current && closeRef.current()}
           >
             <span aria-hidden="true">×</span>

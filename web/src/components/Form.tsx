@@ -17,15 +17,17 @@ interface FieldShellProps {
 function FieldShell({ id, label, hint, error, required, children, className }: FieldShellProps) {
   return (
     <div className={`field${error ? " field-invalid" : ""}${className ? ` ${className}` : ""}`}>
-      <label htmlFor={id} className="field-label">
-        {label}
+      <div className="field-label-row">
+        <label htmlFor={id} className="field-label">
+          {label}
+        </label>
+        {/* Outside the label: the input's `required` already tells assistive technology. */}
         {required ? (
           <span className="field-required" aria-hidden="true">
-            {" "}
             *
           </span>
         ) : null}
-      </label>
+      </div>
       {children}
       {hint && !error ? (
         <p id={`${id}-hint`} className="field-hint">
@@ -159,9 +161,9 @@ export function useFormErrors(fields: readonly string[]) {
     if (error) {
       const shown = apiErr ? apiErr.errors.filter((e) => fields.includes(e.field)) : [];
       const unshown = apiErr ? apiErr.errors.filter((e) => !fields.includes(e.field)) : [];
-      if (shown.length === 0) formMessage = apiErr ? apiErr.detail : error.message;
-      else if (unshown.length > 0) formMessage = unshown.map((e) => `${e.field}: ${e.message}`).join("; ");
-      else formMessage = "Please correct the highlighted fields.";
+      if (unshown.length > 0) formMessage = unshown.map((e) => `${e.field}: ${e.message}`).join("; ");
+      else if (shown.length > 0) formMessage = "Please correct the highlighted fields.";
+      else formMessage = apiErr ? apiErr.detail : error.message;
     }
     return { error, setError, clear, fieldError, formMessage };
   }, [error, setError, clear, fields]);

@@ -2,7 +2,7 @@
 // by role), the top bar (stream state, theme toggle, account menu) and the
 // page outlet.
 import { useEffect, useRef, useState } from "react";
-import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
+import { NavLink, Outlet, useLocation } from "react-router";
 import { hasRole } from "../api/client";
 import { useStreamState } from "../api/events";
 import { useAuth, useMe } from "../auth/AuthContext";
@@ -68,7 +68,6 @@ export function Layout() {
 function TopBar({ onToggleNav, navOpen }: { onToggleNav: () => void; navOpen: boolean }) {
   const me = useMe();
   const { logout } = useAuth();
-  const navigate = useNavigate();
   const toast = useToast();
   const stream = useStreamState();
   const [theme, setTheme] = useState<ThemePref>(loadTheme);
@@ -126,8 +125,7 @@ function TopBar({ onToggleNav, navOpen }: { onToggleNav: () => void; navOpen: bo
               onClick={async () => {
                 setMenuOpen(false);
                 try {
-                  await logout();
-                  navigate("/login", { replace: true });
+                  await logout(); // RequireAuth then sends us to /login
                 } catch {
                   toast.error("Could not sign out: the server did not answer.");
                 }

@@ -174,7 +174,7 @@ function TokensCard() {
         error={list.error}
         onRetry={list.reload}
         empty={
-          <EmptyState title="No API tokens" icon="⚿">
+          <EmptyState title="No API tokens" icon="◈">
             <p>Create one to use Gantry's API from scripts.</p>
           </EmptyState>
         }

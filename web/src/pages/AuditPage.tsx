@@ -71,7 +71,7 @@ export function AuditPage() {
     <>
       <PageHeader title="Audit log" description="Every change and sign-in, newest first. Secrets are never recorded." />
       <div className="card">
-          <form className="filters filters-wrap" role="search" aria-label="Filter the audit log" onSubmit={(e) => e.preventDefault()}>
+          <form className="filters filters-4" role="search" aria-label="Filter the audit log" onSubmit={(e) => e.preventDefault()}>
             <TextField label="Actor" name="actor" placeholder="username" value={f.actor} onChange={(e) => setF({ actor: e.target.value })} />
             <TextField label="Action" name="action" placeholder="user.create or user." value={f.action} onChange={(e) => setF({ action: e.target.value })} />
             <TextField label="Entity type" name="entity_type" placeholder="user, token, job…" value={f.entity_type} onChange={(e) => setF({ entity_type: e.target.value })} />
@@ -147,8 +147,8 @@ export function AuditDetail({ record }: { record: AuditRecord }) {
               return (
                 <tr key={k} className={changed ? "diff-changed" : undefined}>
                   <th scope="row" className="mono">{k}</th>
-                  <td className="mono diff-before">{before ? show(b) : "—"}</td>
-                  <td className="mono diff-after">{after ? show(a) : "—"}</td>
+                  <td className={`mono diff-before${before && k in before ? " diff-has" : ""}`}>{before ? show(b) : "—"}</td>
+                  <td className={`mono diff-after${after && k in after ? " diff-has" : ""}`}>{after ? show(a) : "—"}</td>
                 </tr>
               );
             })}

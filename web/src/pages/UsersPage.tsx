@@ -5,7 +5,7 @@ import { useMe } from "../auth/AuthContext";
 import { Badge, RoleBadge } from "../components/Badge";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ConflictDialog } from "../components/ConflictDialog";
-import { DataTable, type Column } from "../components/DataTable";
+import { DataTable, type Column, type SortState } from "../components/DataTable";
 import { Dialog } from "../components/Dialog";
 import { FormError, SelectField, TextField, useFormErrors } from "../components/Form";
 import { PageHeader } from "../components/Layout";
@@ -16,8 +16,14 @@ import { useCursorList, type CursorQuery } from "../lib/useCursorList";
 import { useDebounced } from "../lib/useDebounced";
 import { useUrlFilters } from "../lib/useUrlFilters";
 
-const FILTERS = ["q", "role", "status"] as const;
-type UserFilters = { q: string; role: string; status: string };
+const FILTERS = ["q", "role", "status", "sort"] as const;
+type UserFilters = { q: string; role: string; status: string; sort: string };
+
+/** `?sort=` value (`username`, `-created_at`) ⇄ DataTable sort state. */
+function parseSort(v: string): SortState | null {
+  if (!v) return null;
+  return v.startsWith("-") ? { key: v.slice(1), dir: "desc" } : { key: v, dir: "asc" };
+}
 
 const ROLE_OPTIONS = ROLES.map((r) => ({ value: r, label: r }));
 
@@ -29,6 +35,7 @@ function fetchUsers({ filters, cursor, limit }: CursorQuery<UserFilters>) {
           q: filters.q || undefined,
           role: (filters.role || undefined) as Role | undefined,
           disabled: filters.status === "disabled" ? true : filters.status === "enabled" ? false : undefined,
+          sort: filters.sort || undefined,
           cursor,
           limit,
         },
@@ -42,7 +49,7 @@ export function UsersPage() {
   const toast = useToast();
   const [f, setF] = useUrlFilters(FILTERS);
   const q = useDebounced(f.q.trim());
-  const list = useCursorList<User, UserFilters>(fetchUsers, { q, role: f.role, status: f.status }, 25);
+  const list = useCursorList<User, UserFilters>(fetchUsers, { q, role: f.role, status: f.status, sort: f.sort }, 25);
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<User | null>(null);
   const [toggling, setToggling] = useState<User | null>(null);
@@ -55,6 +62,7 @@ export function UsersPage() {
     {
       key: "username",
       header: "User",
+      sortable: true,
       render: (u) => (
         <div className="cell-user">
           <span className="avatar avatar-sm" aria-hidden="true">{(u.display_name || u.username).slice(0, 1).toUpperCase()}</span>
@@ -65,10 +73,10 @@ export function UsersPage() {
         </div>
       ),
     },
-    { key: "role", header: "Role", render: (u) => <RoleBadge role={u.role} /> },
+    { key: "role", header: "Role", sortable: true, render: (u) => <RoleBadge role={u.role} /> },
     { key: "status", header: "Status", render: (u) => (u.disabled ? <Badge tone="danger">disabled</Badge> : <Badge tone="success">enabled</Badge>) },
     { key: "last_login", header: "Last sign-in", render: (u) => <span title={formatDateTime(u.last_login_at)}>{formatRelative(u.last_login_at)}</span> },
-    { key: "created", header: "Created", render: (u) => formatDateTime(u.created_at) },
+    { key: "created_at", header: "Created", sortable: true, render: (u) => formatDateTime(u.created_at) },
     {
       key: "actions",
       header: <span className="sr-only">Actions</span>,
@@ -131,6 +139,8 @@ export function UsersPage() {
           columns={columns}
           rows={list.items}
           rowKey={(u) => u.id}
+          sort={parseSort(f.sort)}
+          onSortChange={(srt) => setF({ sort: srt.dir === "desc" ? `-${srt.key}` : srt.key })}
           loading={list.loading}
           error={list.error}
           onRetry={list.reload}
@@ -388,6 +398,7 @@ function EditUserDialog({ user, onClose, onSaved }: { user: User | null; onClose
         onClose={() => setConflict(false)}
         onReload={() => {
           setConflict(false);
+          setCurrent(null); // show loading, then the latest version
           if (user) void load(user.id);
         }}
       />

@@ -19,5 +19,6 @@ mod cli;
 mod jobs;
 mod ops;
 mod problems;
+mod servers;
 mod tokens;
 mod users;

@@ -32,6 +32,13 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/events",
     "GET /api/v1/system/info",
     "POST /api/v1/system/selfcheck",
+    "GET /api/v1/servers",
+    "POST /api/v1/servers",
+    "GET /api/v1/servers/{id}",
+    "PATCH /api/v1/servers/{id}",
+    "DELETE /api/v1/servers/{id}",
+    "POST /api/v1/servers/{id}/check",
+    "POST /api/v1/servers/{id}/host-key/accept",
     "GET /livez",
     "GET /readyz",
     "GET /metrics",
@@ -154,12 +161,13 @@ async fn migrations_are_idempotent_and_refuse_newer_schemas(backend: Backend) {
     let second = db.same_database();
     let t = TestApp::spawn_on(db, |_| {}).await;
     let platform = t.app().platform.clone();
-    let known = gantry_store::migrate::platform();
+    let known = gantry::app::all_migrations(&gantry::modules::all(&gantry::config::Config::default()));
     // A second run finds nothing to do.
     assert!(gantry_store::migrate::run(&platform.db, &known).await.unwrap().is_empty());
     let st = gantry_store::migrate::status(&platform.db, &known).await.unwrap();
     assert_eq!(st.pending.len(), 0);
-    assert_eq!(st.applied, vec!["platform_0001_initial".to_string()]);
+    assert_eq!(st.applied.first().map(String::as_str), Some("platform_0001_initial"), "platform migrations come first");
+    assert!(st.applied.iter().any(|m| m == "servers_0001_inventory"), "module migrations run too");
     // Pretend a newer Gantry migrated this database.
     platform
         .db

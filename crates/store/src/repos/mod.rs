@@ -49,7 +49,7 @@ impl Repos {
 }
 
 /// Writes the audit record and outbox events of a change, inside its transaction.
-pub(crate) async fn write_trail<C: ConnectionTrait>(c: &C, trail: Trail) -> Result<(), StoreError> {
+pub async fn write_trail<C: ConnectionTrait>(c: &C, trail: Trail) -> Result<(), StoreError> {
     let now = Utc::now();
     if let Some(a) = trail.audit {
         audit_e::ActiveModel {

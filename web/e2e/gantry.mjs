@@ -1,0 +1,127 @@
+// Starts the real gantry binary on a free port with a fresh SQLite database,
+// and launches Debian's Chromium through playwright-core.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const ADMIN_PASSWORD = "e2e-admin-password-1";
+
+export async function startGantry() {
+  const bin = process.env.GANTRY_BIN ? resolve(process.env.GANTRY_BIN) : resolve(WEB_DIR, "../target/debug/gantry");
+  if (!existsSync(bin)) throw new Error(`gantry binary not found at ${bin}: run \`cargo build -p gantry\` or set GANTRY_BIN`);
+  const dataDir = mkdtempSync(join(tmpdir(), "gantry-e2e-data-"));
+  const child = spawn(bin, ["serve"], {
+    env: {
+      ...process.env,
+      GANTRY_DATA_DIR: dataDir,
+      GANTRY_LISTEN: "127.0.0.1:0",
+      GANTRY_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      RUST_LOG: process.env.RUST_LOG ?? "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d.toString();
+    if (stderr.length > 20000) stderr = stderr.slice(-20000);
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`gantry did not announce its address within 30 s\n${stderr}`)), 30000);
+    child.stdout.on("data", (d) => {
+      out += d.toString();
+      const m = out.match(/Gantry is listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gantry exited early (${code})\n${stderr}`));
+    });
+  });
+  child.stdout.resume();
+  return {
+    url,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode == null) {
+        child.kill("SIGTERM");
+        await new Promise((r) => {
+          const t = setTimeout(() => {
+            child.kill("SIGKILL");
+            r();
+          }, 10000);
+          child.once("exit", () => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+export async function launchBrowser() {
+  const executablePath = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
+  if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath}: apt-get install -y chromium`);
+  const userDataDir = mkdtempSync(join(tmpdir(), "gantry-e2e-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 800 },
+    locale: "en-GB",
+    timezoneId: "UTC",
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A second client (plain fetch, own session) to change things behind the browser's back. */
+export async function apiSession(base, username, password) {
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  if (!res.ok) throw new Error(`login ${username}: ${res.status} ${await res.text()}`);
+  const cookie = res.headers.get("set-cookie").split(";")[0];
+  const { csrf_token } = await res.json();
+  return async (method, path, body, headers = {}) => {
+    const r = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        cookie,
+        "x-csrf-token": csrf_token,
+        ...(body ? { "content-type": "application/json" } : {}),
+        ...headers,
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await r.text();
+    return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : null };
+  };
+}
