@@ -20,6 +20,11 @@ export type CreatedToken = Schemas["CreatedToken"];
 export type SystemInfo = Schemas["SystemInfo"];
 export type FieldError = Schemas["FieldError"];
 export type Problem = Schemas["Problem"];
+export type Server = Schemas["Server"];
+export type ServerRequest = Schemas["ServerRequest"];
+export type ServerStatus = Schemas["ServerStatus"];
+export type Privilege = Schemas["Privilege"];
+export type Deleted = Schemas["Deleted"];
 export type ApiClient = Client<paths>;
 
 /** A list page: `{items, next}` with an opaque keyset cursor. */

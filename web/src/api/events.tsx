@@ -1,9 +1,9 @@
 // One shared Server-Sent Events connection to GET /api/v1/events for the
-// whole panel. Pages subscribe by kind prefix (`job.`, `user.`) with
+// whole panel. Pages subscribe by kind prefix (`job.`, `user.`, `server.`) with
 // `useEvents`; job progress is kept in a small store so a job that finished
 // before its drawer mounted still shows its final state.
 import { createContext, useCallback, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from "react";
-import type { JobStatus } from "./client";
+import type { JobStatus, ServerStatus } from "./client";
 
 /** An event as sent on the stream (`data:` of each SSE message). */
 export interface GantryEvent<P = unknown> {
@@ -13,6 +13,15 @@ export interface GantryEvent<P = unknown> {
   entity_type?: string | null;
   entity_id?: string | null;
   payload: P;
+}
+
+/** Payload of `server.status_changed`. */
+export interface ServerStatusChange {
+  server_id: number;
+  name: string;
+  from: ServerStatus;
+  to: ServerStatus;
+  message?: string | null;
 }
 
 /** Payload of `job.updated`. */
@@ -36,7 +45,7 @@ export interface LiveJob extends JobUpdate {
 }
 
 /** The event kinds the panel listens to. EventSource needs a listener per event name. */
-export const KNOWN_KINDS = ["job.updated", "user.changed"];
+export const KNOWN_KINDS = ["job.updated", "user.changed", "server.status_changed"];
 
 export interface EventSourceLike {
   addEventListener(type: string, listener: (e: MessageEvent) => void): void;
@@ -59,7 +68,7 @@ export class EventHub {
   connect(): void {
     if (this.source) return;
     this.setState("connecting");
-    const source = this.open("/api/v1/events?kinds=job.,user.");
+    const source = this.open("/api/v1/events?kinds=job.,user.,server.");
     source.onopen = () => this.setState("open");
     source.onerror = () => {
       // EventSource reconnects by itself (sending Last-Event-ID) unless the

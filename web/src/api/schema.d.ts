@@ -166,6 +166,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List servers. */
+        get: operations["list_servers"];
+        put?: never;
+        /** Add a server. Credentials are write-only: the answer shows the key type and fingerprint. */
+        post: operations["create_server"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One server. */
+        get: operations["get_server"];
+        put?: never;
+        post?: never;
+        /** Delete a server; refused while something depends on it unless `force=true`. */
+        delete: operations["delete_server"];
+        options?: never;
+        head?: never;
+        /** Change a server (send `If-Match`). */
+        patch: operations["update_server"];
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a server step by step (a job; follow it on the event stream). */
+        post: operations["check_server"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/host-key/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Trust the server's new host key (admins, audited). Until then every operation on the server is refused. */
+        post: operations["accept_host_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/info": {
         parameters: {
             query?: never;
@@ -329,6 +400,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Accepting a changed host key. */
+        AcceptHostKey: {
+            /** @description The pending fingerprint, as compared on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`). */
+            fingerprint: string;
+        };
         /** @description A stored audit record. */
         AuditRecord: {
             /** @description What was done. */
@@ -367,6 +443,42 @@ export interface components {
             /** @description The token for `Authorization: Bearer …`. Store it now: it cannot be shown again. */
             token: string;
         };
+        /** @description What Gantry shows about a server's credentials (never the key itself). */
+        CredentialInfo: {
+            /** @description `SHA256:…` of the client key. */
+            fingerprint: string;
+            /** @description Whether Gantry generated the key pair. */
+            generated: boolean;
+            /** @description The public key (`authorized_keys` line). */
+            public_key: string;
+            /** @description Key algorithm, e.g. `ssh-ed25519`. */
+            type: string;
+        };
+        /** @description Credentials: paste a key, or ask Gantry to generate one. */
+        CredentialsRequest: {
+            /** @description Generate an Ed25519 key pair instead; the response shows the public key and how to authorize it. */
+            generate?: boolean | null;
+            /**
+             * Format: password
+             * @description Passphrase of an encrypted key. Write-only; used to open the key, never stored.
+             */
+            passphrase?: string | null;
+            /**
+             * Format: password
+             * @description Private key, OpenSSH or PEM (Ed25519, ECDSA, RSA). Write-only.
+             */
+            private_key?: string | null;
+        };
+        /** @description What a delete detached. */
+        Deleted: {
+            /** @description What depended on it and was detached. */
+            detached: string[];
+            /**
+             * Format: int64
+             * @description The deleted server.
+             */
+            id: number;
+        };
         /** @description A stored event. */
         Event: {
             /**
@@ -394,6 +506,13 @@ export interface components {
             field: string;
             /** @description A sentence a person can act on. */
             message: string;
+        };
+        /** @description The host key as pinned and as last seen. */
+        HostKeyInfo: {
+            /** @description A different fingerprint the server presented; waits for an admin to accept it. */
+            pending?: string | null;
+            /** @description The pinned fingerprint (set by the first successful connection or by the operator). */
+            pinned?: string | null;
         };
         /** @description A stored job. */
         Job: {
@@ -668,6 +787,77 @@ export interface components {
             next?: string | null;
         };
         /** @description A page of results. */
+        PageOf_Server: {
+            /** @description The rows. */
+            items: {
+                /** @description IP or DNS name. */
+                address: string;
+                /** @description For generated keys: the one-line command that authorizes the key on the server. */
+                authorize_command?: string | null;
+                /**
+                 * Format: date-time
+                 * @description Created at.
+                 */
+                created_at: string;
+                /** @description The client key (type, fingerprint, public key). */
+                credentials: components["schemas"]["CredentialInfo"];
+                /** @description Free text. */
+                description: string;
+                /** @description Facts from the last successful check (OS, arch, disk, init, nginx, ports). */
+                facts?: Record<string, never> | null;
+                /** @description Host-key pinning. */
+                host_key: components["schemas"]["HostKeyInfo"];
+                /**
+                 * Format: int64
+                 * @description Id.
+                 */
+                id: number;
+                /** @description Labels. */
+                labels: {
+                    [key: string]: string;
+                };
+                /**
+                 * Format: date-time
+                 * @description Last check run.
+                 */
+                last_checked_at?: string | null;
+                /**
+                 * Format: date-time
+                 * @description Last successful contact.
+                 */
+                last_seen_at?: string | null;
+                /** @description Unique name. */
+                name: string;
+                /** @description Validated extra settings. */
+                parameters: Record<string, never>;
+                /**
+                 * Format: int32
+                 * @description SSH port.
+                 */
+                port: number;
+                /** @description How Gantry gains root. */
+                privilege: components["schemas"]["Privilege"];
+                /** @description SSH user. */
+                ssh_user: string;
+                /** @description Availability. */
+                status: components["schemas"]["ServerStatus"];
+                /** @description Why the last check or probe failed. */
+                status_message?: string | null;
+                /**
+                 * Format: date-time
+                 * @description Updated at.
+                 */
+                updated_at: string;
+                /**
+                 * Format: int64
+                 * @description Optimistic-concurrency version (`ETag`).
+                 */
+                version: number;
+            }[];
+            /** @description Cursor for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of results. */
         PageOf_TokenInfo: {
             /** @description The rows. */
             items: {
@@ -765,6 +955,11 @@ export interface components {
              */
             new_password: string;
         };
+        /**
+         * @description How Gantry gains root on the server.
+         * @enum {string}
+         */
+        Privilege: "root" | "sudo";
         /** @description The problem document. */
         Problem: {
             /** @description Stable machine code, e.g. `validation_failed`. */
@@ -799,6 +994,103 @@ export interface components {
          * @enum {string}
          */
         Role: "viewer" | "operator" | "admin";
+        /** @description A server as the API shows it. */
+        Server: {
+            /** @description IP or DNS name. */
+            address: string;
+            /** @description For generated keys: the one-line command that authorizes the key on the server. */
+            authorize_command?: string | null;
+            /**
+             * Format: date-time
+             * @description Created at.
+             */
+            created_at: string;
+            /** @description The client key (type, fingerprint, public key). */
+            credentials: components["schemas"]["CredentialInfo"];
+            /** @description Free text. */
+            description: string;
+            /** @description Facts from the last successful check (OS, arch, disk, init, nginx, ports). */
+            facts?: Record<string, never> | null;
+            /** @description Host-key pinning. */
+            host_key: components["schemas"]["HostKeyInfo"];
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Labels. */
+            labels: {
+                [key: string]: string;
+            };
+            /**
+             * Format: date-time
+             * @description Last check run.
+             */
+            last_checked_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Last successful contact.
+             */
+            last_seen_at?: string | null;
+            /** @description Unique name. */
+            name: string;
+            /** @description Validated extra settings. */
+            parameters: Record<string, never>;
+            /**
+             * Format: int32
+             * @description SSH port.
+             */
+            port: number;
+            /** @description How Gantry gains root. */
+            privilege: components["schemas"]["Privilege"];
+            /** @description SSH user. */
+            ssh_user: string;
+            /** @description Availability. */
+            status: components["schemas"]["ServerStatus"];
+            /** @description Why the last check or probe failed. */
+            status_message?: string | null;
+            /**
+             * Format: date-time
+             * @description Updated at.
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Optimistic-concurrency version (`ETag`).
+             */
+            version: number;
+        };
+        /** @description A server to create, or changes to one (omitted fields stay). */
+        ServerRequest: {
+            /** @description IPv4, IPv6 or DNS name. */
+            address?: string | null;
+            credentials?: null | components["schemas"]["CredentialsRequest"];
+            /** @description Description. */
+            description?: string | null;
+            /** @description Pin this host-key fingerprint up front (`SHA256:…`); otherwise the first successful connection pins it. */
+            host_key?: string | null;
+            /** @description Labels. */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /** @description Unique name. */
+            name?: string | null;
+            /** @description Extra settings: nginx_conf_dir, proxy_listen_address, connect_timeout_seconds, command_timeout_seconds. */
+            parameters?: Record<string, never> | null;
+            /**
+             * Format: int32
+             * @description SSH port (default 22).
+             */
+            port?: number | null;
+            privilege?: null | components["schemas"]["Privilege"];
+            /** @description SSH user (default root). */
+            ssh_user?: string | null;
+        };
+        /**
+         * @description Availability as last observed.
+         * @enum {string}
+         */
+        ServerStatus: "unknown" | "ok" | "unreachable" | "auth_failed" | "host_key_changed";
         /** @description Build and runtime facts. */
         SystemInfo: {
             /** @description Database backend (`sqlite`, `mysql`, `postgres`). */
@@ -1189,6 +1481,247 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_servers: {
+        parameters: {
+            query?: {
+                /** @description Substring of name, address or description. */
+                q?: string;
+                /** @description Only this status. */
+                status?: components["schemas"]["ServerStatus"];
+                /** @description Only servers with this label, as `key=value`. */
+                label?: string;
+                /** @description Page size. */
+                limit?: number;
+                /** @description Cursor. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_Server"];
+                };
+            };
+        };
+    };
+    create_server: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServerRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Server"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_server: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Server"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_server: {
+        parameters: {
+            query?: {
+                /** @description Detach dependents (the answer lists them) instead of refusing. */
+                force?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_server: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServerRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Server"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    check_server: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    accept_host_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AcceptHostKey"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Server"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
