@@ -13,6 +13,9 @@ import { ForbiddenPage, NotFoundPage } from "./pages/ErrorPages";
 import { JobsPage } from "./pages/JobsPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotAvailablePage } from "./pages/NotAvailablePage";
+import { ServerDetailPage } from "./pages/ServerDetailPage";
+import { ServerFormPage } from "./pages/ServerFormPage";
+import { ServersPage } from "./pages/ServersPage";
 import { UsersPage } from "./pages/UsersPage";
 
 export function App() {
@@ -46,6 +49,10 @@ function Root() {
             <Route index element={<DashboardPage />} />
             <Route path="jobs" element={<JobsPage />} />
             <Route path="account" element={<AccountPage />} />
+            <Route path="servers" element={<ServersPage />} />
+            <Route path="servers/new" element={<RequireRole role="operator"><ServerFormPage /></RequireRole>} />
+            <Route path="servers/:id" element={<ServerDetailPage />} />
+            <Route path="servers/:id/edit" element={<RequireRole role="operator"><ServerFormPage /></RequireRole>} />
             <Route path="users" element={<RequireRole role="admin"><UsersPage /></RequireRole>} />
             <Route path="audit" element={<RequireRole role="admin"><AuditPage /></RequireRole>} />
             {UNAVAILABLE_MODULES.map((m) => (

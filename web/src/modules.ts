@@ -27,7 +27,7 @@ export const NAV: NavSection[] = [
   {
     title: "Infrastructure",
     items: [
-      { path: "/servers", label: "Servers", icon: "▤", minRole: "viewer", available: false, summary: "Register servers, reach them over SSH and see their state." },
+      { path: "/servers", label: "Servers", icon: "▤", minRole: "viewer", available: true, summary: "Register servers, reach them over SSH and see their state." },
       { path: "/domains", label: "Domains", icon: "◎", minRole: "viewer", available: false, summary: "Manage domains and the reverse-proxy routes that serve them." },
       { path: "/deployments", label: "Deployments", icon: "⇪", minRole: "viewer", available: false, summary: "Deploy applications to servers and follow each rollout." },
       { path: "/certificates", label: "Certificates", icon: "◈", minRole: "viewer", available: false, summary: "Issue and renew TLS certificates and watch their expiry." },

@@ -223,3 +223,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
+
+/// A JSON response carrying `ETag: "<version>"`, for every versioned resource.
+pub fn with_etag<T: serde::Serialize>(status: StatusCode, version: i64, body: T) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut res = (status, axum::Json(body)).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&etag(version)) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
+}

@@ -5,10 +5,10 @@ use crate::service::{CredentialsInput, ServerInput, ServersService};
 use crate::store::ListFilter;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use gantry_api::error::{ApiError, ApiResult};
-use gantry_api::extract::{Admin, ApiJson, ApiPath, ApiQuery, IfMatch, Operator, Viewer, etag};
+use gantry_api::extract::{Admin, ApiJson, ApiPath, ApiQuery, IfMatch, Operator, Viewer, with_etag};
 use gantry_api::routes::{PageOf, PageQuery};
 use gantry_api::state::AppState;
 use gantry_core::jobs::Job;
@@ -149,13 +149,8 @@ fn input(r: ServerRequest) -> Result<ServerInput, ApiError> {
     })
 }
 
-fn with_etag(status: StatusCode, s: Server) -> Response {
-    let tag = etag(s.version);
-    let mut res = (status, Json(s)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
+fn reply(status: StatusCode, s: Server) -> Response {
+    with_etag(status, s.version, s)
 }
 
 /// List servers.
@@ -176,14 +171,14 @@ async fn list_servers(State(st): State<AppState>, _: Viewer, ApiQuery(q): ApiQue
     responses((status = 201, body = Server), (status = 409, body = gantry_api::error::Problem), (status = 422, body = gantry_api::error::Problem)))]
 async fn create_server(State(st): State<AppState>, Operator(c): Operator, ApiJson(r): ApiJson<ServerRequest>) -> ApiResult<Response> {
     let s = st.service::<ServersService>()?.create(input(r)?, &c.actor).await?;
-    Ok(with_etag(StatusCode::CREATED, s))
+    Ok(reply(StatusCode::CREATED, s))
 }
 
 /// One server.
 #[utoipa::path(get, path = "/api/v1/servers/{id}", tag = "servers", params(("id" = i64, Path, description = "Server id")),
     responses((status = 200, body = Server), (status = 404, body = gantry_api::error::Problem)))]
 async fn get_server(State(st): State<AppState>, _: Viewer, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
-    Ok(with_etag(StatusCode::OK, st.service::<ServersService>()?.get(id).await?))
+    Ok(reply(StatusCode::OK, st.service::<ServersService>()?.get(id).await?))
 }
 
 /// Change a server (send `If-Match`).
@@ -197,7 +192,7 @@ async fn update_server(
     IfMatch(v): IfMatch,
     ApiJson(r): ApiJson<ServerRequest>,
 ) -> ApiResult<Response> {
-    Ok(with_etag(StatusCode::OK, st.service::<ServersService>()?.update(id, v, input(r)?, &c.actor).await?))
+    Ok(reply(StatusCode::OK, st.service::<ServersService>()?.update(id, v, input(r)?, &c.actor).await?))
 }
 
 /// Delete a server; refused while something depends on it unless `force=true`.
@@ -230,5 +225,5 @@ async fn accept_host_key(
     ApiPath(id): ApiPath<i64>,
     ApiJson(r): ApiJson<AcceptHostKey>,
 ) -> ApiResult<Response> {
-    Ok(with_etag(StatusCode::OK, st.service::<ServersService>()?.accept_host_key(id, &r.fingerprint, &c.actor).await?))
+    Ok(reply(StatusCode::OK, st.service::<ServersService>()?.accept_host_key(id, &r.fingerprint, &c.actor).await?))
 }

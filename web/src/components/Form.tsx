@@ -1,7 +1,7 @@
 // Form fields that show the API's field-level validation errors
 // (problem+json `errors[]`) next to the matching input. Name each field after
 // the API's field (`username`, `new_password`, …) and pass `form.fieldError(name)`.
-import { useCallback, useId, useMemo, useState, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from "react";
+import { useCallback, useId, useMemo, useState, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes } from "react";
 import { ApiError, isApiError } from "../api/client";
 
 interface FieldShellProps {
@@ -76,6 +76,32 @@ export function TextField({ label, hint, error, id, required, fieldClassName, ..
   );
 }
 
+export interface TextAreaFieldProps extends Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, "id"> {
+  label: ReactNode;
+  name: string;
+  hint?: ReactNode;
+  error?: string;
+  id?: string;
+  fieldClassName?: string;
+}
+
+export function TextAreaField({ label, hint, error, id, required, fieldClassName, className, ...textarea }: TextAreaFieldProps) {
+  const auto = useId();
+  const fid = id ?? `f${auto}`;
+  return (
+    <FieldShell id={fid} label={label} hint={hint} error={error} required={required} className={fieldClassName}>
+      <textarea
+        id={fid}
+        className={`input textarea${className ? ` ${className}` : ""}`}
+        required={required}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy(fid, hint, error)}
+        {...textarea}
+      />
+    </FieldShell>
+  );
+}
+
 export interface SelectFieldProps extends Omit<SelectHTMLAttributes<HTMLSelectElement>, "id"> {
   label: ReactNode;
   name: string;
@@ -144,6 +170,15 @@ export function CheckboxField({ label, hint, error, ...input }: CheckboxFieldPro
 }
 
 /**
+ * Whether a form with these field names shows `field`. A name ending in "."
+ * covers a whole group of nested fields: `"labels."` shows `labels.env`
+ * (key/value editors show each key's error on its row).
+ */
+export function formShowsField(fields: readonly string[], field: string): boolean {
+  return fields.some((f) => f === field || (f.endsWith(".") && field.startsWith(f)));
+}
+
+/**
  * State for one form's submission error. `fieldError(name)` returns the API's
  * message for that field; `formMessage` is what the banner above the buttons
  * shows: the detail when no shown field carries the error.
@@ -159,8 +194,8 @@ export function useFormErrors(fields: readonly string[]) {
     const fieldError = (name: string): string | undefined => apiErr?.fieldError(name);
     let formMessage: string | null = null;
     if (error) {
-      const shown = apiErr ? apiErr.errors.filter((e) => fields.includes(e.field)) : [];
-      const unshown = apiErr ? apiErr.errors.filter((e) => !fields.includes(e.field)) : [];
+      const shown = apiErr ? apiErr.errors.filter((e) => formShowsField(fields, e.field)) : [];
+      const unshown = apiErr ? apiErr.errors.filter((e) => !formShowsField(fields, e.field)) : [];
       if (unshown.length > 0) formMessage = unshown.map((e) => `${e.field}: ${e.message}`).join("; ");
       else if (shown.length > 0) formMessage = "Please correct the highlighted fields.";
       else formMessage = apiErr ? apiErr.detail : error.message;

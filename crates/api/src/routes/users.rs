@@ -2,12 +2,12 @@
 
 use super::{PageOf, PageQuery};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Admin, ApiJson, ApiPath, ApiQuery, IfMatch, etag};
+use crate::extract::{Admin, ApiJson, ApiPath, ApiQuery, IfMatch, with_etag};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use gantry_core::accounts::{ChangeUser, CreateUser};
 use gantry_core::ids::UserId;
 use gantry_core::page::Sort;
@@ -73,15 +73,6 @@ pub struct UserQuery {
     pub cursor: Option<String>,
 }
 
-fn with_etag(status: StatusCode, user: User) -> Response {
-    let tag = etag(user.version);
-    let mut res = (status, Json(user)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 /// List users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery),
     responses((status = 200, body = PageOf<User>), (status = 403, body = crate::error::Problem)))]
@@ -99,7 +90,7 @@ async fn create_user(State(state): State<AppState>, Admin(c): Admin, ApiJson(req
     let input = CreateUser { username: req.username, display_name: req.display_name, role: req.role, password: req.password };
     let user = state.accounts.create(input, &c.actor).await?;
     let location = format!("/api/v1/users/{}", user.id);
-    let mut res = with_etag(StatusCode::CREATED, user);
+    let mut res = with_etag(StatusCode::CREATED, user.version, user);
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
@@ -110,7 +101,8 @@ async fn create_user(State(state): State<AppState>, Admin(c): Admin, ApiJson(req
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "User id")),
     responses((status = 200, body = User), (status = 404, body = crate::error::Problem)))]
 async fn get_user(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
-    Ok(with_etag(StatusCode::OK, state.accounts.get(UserId(id)).await?))
+    let user = state.accounts.get(UserId(id)).await?;
+    Ok(with_etag(StatusCode::OK, user.version, user))
 }
 
 /// Change a user. Send `If-Match` with the `ETag` you read to avoid overwriting someone else's change (412 if stale).
@@ -126,5 +118,5 @@ async fn update_user(
 ) -> ApiResult<Response> {
     let change = ChangeUser { display_name: req.display_name, role: req.role, disabled: req.disabled, password: req.password };
     let user = state.accounts.update(UserId(id), version, change, &c.actor).await?;
-    Ok(with_etag(StatusCode::OK, user))
+    Ok(with_etag(StatusCode::OK, user.version, user))
 }

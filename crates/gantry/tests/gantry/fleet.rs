@@ -278,3 +278,33 @@ async fn hostile_arguments_reach_the_server_literally_and_uploads_are_atomic() {
     t.stop().await;
     fleet.teardown().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_track_availability_as_events_and_metrics() {
+    let Some(fleet) = fleet(1).await else { return };
+    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| c.servers.probe_interval_seconds = 1).await;
+    let op = t.user("ops", "operator").await;
+    let id = add_server(&op, "probed", &fleet, 0, "root", fleet.client_private_key(), json!({})).await;
+    let mut stream = op.get("/api/v1/events?kinds=server.").await;
+    // The probe finds it up without anyone running a check...
+    eventually(15, || async { (op.json(&format!("/api/v1/servers/{id}")).await["status"] == "ok").then_some(()) }).await;
+    let metrics = t.client().get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("gantry_server_up{server=\"probed\"} 1"), "{metrics}");
+    // ...and notices when it goes away.
+    fleet.link_down(0).unwrap();
+    eventually(30, || async { (op.json(&format!("/api/v1/servers/{id}")).await["status"] == "unreachable").then_some(()) }).await;
+    let metrics = t.client().get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("gantry_server_up{server=\"probed\"} 0"));
+    // Both transitions reached the live stream.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|s: &String| s.contains("\"to\":\"unreachable\"")) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("event in time").unwrap().unwrap();
+        seen.push(String::from_utf8_lossy(&chunk).into_owned());
+    }
+    let all = seen.join("");
+    assert!(all.contains("event: server.status_changed") && all.contains("\"to\":\"ok\""), "{all}");
+    fleet.link_up(0).unwrap();
+    t.stop().await;
+    fleet.teardown().unwrap();
+}
