@@ -614,7 +614,7 @@ impl ServersService {
             facts["nginx_version"].as_str().unwrap_or("not installed"),
         );
         steps.push(CheckStep { step: "facts".into(), ok: true, duration_ms: t.elapsed().as_millis() as u64, message: summary.clone() });
-        progress(95, format!("facts: {summary}")).await;
+        progress(95, format!("facts: ok ({summary})")).await;
         self.set_status(&m, ServerStatus::Ok, None, Some(&conn.host_key), Some(facts.clone())).await;
         conn.close().await;
         self.metrics.check_duration.observe(&[], started.elapsed().as_secs_f64());

@@ -48,6 +48,18 @@ describe("EventHub", () => {
     expect(source!.closed).toBe(true);
     expect(hub.getJob(1)).toBeUndefined();
   });
+
+  it("listens to server status changes", () => {
+    let source: FakeSource | undefined;
+    const hub = new EventHub((url) => (source = new FakeSource(url)));
+    hub.connect();
+    const seen: unknown[] = [];
+    hub.subscribe("server.", (e) => seen.push(e.payload));
+    const payload = { server_id: 1, name: "web-1", from: "unknown", to: "ok", message: null };
+    source!.emit("server.status_changed", { id: 9, at: "2026-01-01T00:00:00Z", kind: "server.status_changed", payload });
+    expect(seen).toEqual([payload]);
+    hub.disconnect();
+  });
 });
 
 describe("mergeJob", () => {
