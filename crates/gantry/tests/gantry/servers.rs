@@ -156,3 +156,53 @@ async fn generated_keys_come_with_an_authorize_command(backend: Backend) {
     assert_ne!(s2["credentials"]["fingerprint"], s["credentials"]["fingerprint"]);
     t.stop().await;
 }
+
+/// Makes a key with OpenSSH's own ssh-keygen: `args` e.g. ["-t", "rsa", "-m", "PEM"].
+fn keygen(dir: &std::path::Path, name: &str, args: &[&str], passphrase: &str) -> String {
+    let path = dir.join(name);
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(args)
+        .args(["-q", "-N", passphrase, "-C", "test", "-f"])
+        .arg(&path)
+        .status()
+        .expect("ssh-keygen (openssh-client) is installed by scripts/test");
+    assert!(ok.success());
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test]
+async fn pasted_keys_in_every_supported_format_and_passphrases() {
+    let t = TestApp::spawn(Backend::Sqlite).await;
+    let op = t.user("ops", "operator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("ed25519", keygen(dir.path(), "ed", &["-t", "ed25519"], ""), "ssh-ed25519"),
+        ("ecdsa", keygen(dir.path(), "ec", &["-t", "ecdsa", "-b", "256"], ""), "ecdsa-sha2-nistp256"),
+        ("rsa-pem", keygen(dir.path(), "rsa", &["-t", "rsa", "-b", "2048", "-m", "PEM"], ""), "ssh-rsa"),
+    ];
+    for (name, key, kind) in &cases {
+        let r = op.post("/api/v1/servers", json!({"name": name, "address": "192.0.2.1", "credentials": {"private_key": key}})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{name}");
+        let s: Value = r.json().await.unwrap();
+        assert_eq!(s["credentials"]["type"], *kind, "{name}");
+    }
+    let enc = keygen(dir.path(), "enc", &["-t", "ed25519"], "correct horse");
+    let missing = op.post("/api/v1/servers", json!({"name": "enc", "address": "192.0.2.1", "credentials": {"private_key": enc}})).await;
+    let body = expect_problem(missing, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "credentials.passphrase");
+    let wrong = op
+        .post("/api/v1/servers", json!({"name": "enc", "address": "192.0.2.1", "credentials": {"private_key": enc, "passphrase": "wrong"}}))
+        .await;
+    let body = expect_problem(wrong, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "credentials.passphrase");
+    assert!(!body.to_string().contains("wrong"), "the passphrase is not echoed");
+    let right = op
+        .post(
+            "/api/v1/servers",
+            json!({"name": "enc", "address": "192.0.2.1", "credentials": {"private_key": enc, "passphrase": "correct horse"}}),
+        )
+        .await;
+    assert_eq!(right.status(), StatusCode::CREATED);
+    assert!(!log_text().contains("correct horse"), "passphrase in the logs");
+    t.stop().await;
+}
