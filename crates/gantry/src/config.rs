@@ -282,7 +282,7 @@ pub struct Overrides {
 }
 
 /// Environment variables the test suite uses; never warned about.
-const RESERVED_ENV_PREFIXES: &[&str] = &["GANTRY_TEST_", "GANTRY_CONFIG", "GANTRY_BENCH_"];
+const RESERVED_ENV_PREFIXES: &[&str] = &["GANTRY_TEST_", "GANTRY_CONFIG", "GANTRY_BENCH_", "GANTRY_TESTFLEET_", "GANTRY_BIN", "GANTRY_URL"];
 
 /// Every key the configuration knows, dotted (`jobs.concurrency`).
 pub fn known_keys() -> BTreeSet<String> {
