@@ -221,6 +221,11 @@ describe("servers page against a real sshd", { concurrency: false, skip }, () =>
     await noHorizontalOverflow();
     await shoot("22-server-detail-checked");
 
+    // After a reload the latest check's steps are still shown (from last_check_job_id).
+    await page.reload();
+    await page.getByRole("heading", { name: "web-1", level: 1 }).waitFor();
+    for (const s of STEPS) await step(s).and(page.locator('[data-state="ok"]')).waitFor();
+
     await nav("Servers");
     const row = page.getByRole("table", { name: "Servers" }).getByRole("row").filter({ hasText: "web-1" });
     await row.locator('[data-status="ok"]').waitFor();

@@ -92,7 +92,7 @@ impl Module for ServersModule {
             p.bus.clone(),
         ));
         p.provide(svc.clone());
-        let mut workers: Vec<(&'static str, Worker)> = Vec::new();
+        let mut workers: Vec<(&'static str, Worker)> = vec![("ssh-pool-reaper", reap_loop(svc.pool.clone()))];
         if !self.settings.probe_interval.is_zero() {
             workers.push(("servers-probe", probe_loop(svc.clone(), self.settings.probe_interval)));
         }
@@ -123,6 +123,24 @@ impl JobHandler for CheckJob {
     }
 }
 
+/// Closes idle pooled SSH connections every minute, whether or not probing is on.
+fn reap_loop(pool: Arc<Pool>) -> Worker {
+    Box::new(move |stop: CancellationToken| {
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                }
+                let closed = pool.reap().await;
+                if closed > 0 {
+                    tracing::debug!(closed, "closed idle SSH connections");
+                }
+            }
+        })
+    })
+}
+
 /// Probes every server at the interval (±20 % jitter), bounded by the pool's limit.
 fn probe_loop(svc: Arc<ServersService>, every: Duration) -> Worker {
     Box::new(move |stop: CancellationToken| {
@@ -150,7 +168,6 @@ fn probe_loop(svc: Arc<ServersService>, every: Duration) -> Worker {
                     _ = stop.cancelled() => return,
                     _ = probes => {}
                 }
-                svc.pool.reap().await;
             }
         })
     })

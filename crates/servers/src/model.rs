@@ -295,6 +295,8 @@ pub struct Server {
     /// Facts from the last successful check (OS, arch, disk, init, nginx, ports).
     #[schema(value_type = Option<Object>)]
     pub facts: Option<Value>,
+    /// The latest check job (`GET /api/v1/jobs/{id}` has its steps).
+    pub last_check_job_id: Option<i64>,
     /// Optimistic-concurrency version (`ETag`).
     pub version: i64,
     /// Created at.

@@ -185,6 +185,7 @@ impl ServersService {
             last_seen_at: m.last_seen_at,
             last_checked_at: m.last_checked_at,
             facts: m.facts.as_deref().and_then(|f| serde_json::from_str(f).ok()),
+            last_check_job_id: m.last_check_job_id,
             version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -312,6 +313,7 @@ impl ServersService {
             last_seen_at: sea_orm::ActiveValue::Set(None),
             last_checked_at: sea_orm::ActiveValue::Set(None),
             facts: sea_orm::ActiveValue::Set(None),
+            last_check_job_id: sea_orm::ActiveValue::Set(None),
             version: sea_orm::ActiveValue::Set(1),
             created_at: sea_orm::ActiveValue::Set(now),
             updated_at: sea_orm::ActiveValue::Set(now),
@@ -472,6 +474,7 @@ impl ServersService {
         job.max_attempts = 1;
         let trail = Trail::audit(AuditDraft::new(actor, "server.check", "server", Some(id.to_string()), json!({"name": s.name})));
         let job = self.jobs.enqueue(job, trail).await?;
+        self.repo.set_last_check(id, job.id.0).await.map_err(not_found)?;
         self.waker.wake();
         Ok(job)
     }

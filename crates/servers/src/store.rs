@@ -37,6 +37,7 @@ pub struct Model {
     pub last_seen_at: Option<DateTimeUtc>,
     pub last_checked_at: Option<DateTimeUtc>,
     pub facts: Option<String>,
+    pub last_check_job_id: Option<i64>,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
@@ -71,6 +72,7 @@ enum Servers {
     LastSeenAt,
     LastCheckedAt,
     Facts,
+    LastCheckJobId,
     Version,
     CreatedAt,
     UpdatedAt,
@@ -115,6 +117,7 @@ impl MigrationTrait for CreateServers {
                 .col(ts_null(Servers::LastSeenAt))
                 .col(ts_null(Servers::LastCheckedAt))
                 .col(ColumnDef::new(Servers::Facts).text().null())
+                .col(ColumnDef::new(Servers::LastCheckJobId).big_integer().null())
                 .col(ColumnDef::new(Servers::Version).big_integer().not_null().default(1))
                 .col(ColumnDef::new(Servers::CreatedAt).timestamp_with_time_zone().not_null())
                 .col(ColumnDef::new(Servers::UpdatedAt).timestamp_with_time_zone().not_null())
@@ -299,6 +302,18 @@ impl ServerRepo {
         u.exec(&txn).await.map_err(db)?;
         gantry_store::write_trail(&txn, trail).await?;
         txn.commit().await.map_err(db)
+    }
+
+    /// Remembers the latest check job, so the panel can show its steps after a reload.
+    pub async fn set_last_check(&self, id: i64, job_id: i64) -> Result<(), StoreError> {
+        let _w = self.db.write_guard().await;
+        Entity::update_many()
+            .col_expr(Column::LastCheckJobId, Expr::value(job_id))
+            .filter(Column::Id.eq(id))
+            .exec(self.db.connection())
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     pub async fn delete(&self, id: i64, trail: Trail) -> Result<(), StoreError> {

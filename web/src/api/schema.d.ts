@@ -817,6 +817,11 @@ export interface components {
                     [key: string]: string;
                 };
                 /**
+                 * Format: int64
+                 * @description The latest check job (`GET /api/v1/jobs/{id}` has its steps).
+                 */
+                last_check_job_id?: number | null;
+                /**
                  * Format: date-time
                  * @description Last check run.
                  */
@@ -1022,6 +1027,11 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+            /**
+             * Format: int64
+             * @description The latest check job (`GET /api/v1/jobs/{id}` has its steps).
+             */
+            last_check_job_id?: number | null;
             /**
              * Format: date-time
              * @description Last check run.

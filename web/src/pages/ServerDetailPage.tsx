@@ -48,7 +48,8 @@ export function ServerDetailPage() {
 
   const [server, setServer] = useState<Server | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [check, setCheck] = useState<{ id: number; job: Job } | null>(null);
+  // `live`: started here, so its end is announced; otherwise the server's latest check, shown after a reload.
+  const [check, setCheck] = useState<{ id: number; job?: Job; live: boolean } | null>(null);
   const [starting, setStarting] = useState(false);
   const [checkRunning, setCheckRunning] = useState(false);
   const [deleting, setDeleting] = useState(false);
@@ -57,8 +58,11 @@ export function ServerDetailPage() {
 
   const load = useCallback(async () => {
     try {
-      setServer(await call(api.GET("/api/v1/servers/{id}", { params: { path: { id: serverId } } })));
+      const loaded = await call(api.GET("/api/v1/servers/{id}", { params: { path: { id: serverId } } }));
+      setServer(loaded);
       setError(null);
+      const last = loaded.last_check_job_id;
+      if (last != null) setCheck((prev) => prev ?? { id: last, live: false });
     } catch (e) {
       setError(e);
     }
@@ -90,7 +94,7 @@ export function ServerDetailPage() {
     setStarting(true);
     try {
       const job = await call(api.POST("/api/v1/servers/{id}/check", { params: { path: { id: serverId } } }));
-      setCheck({ id: job.id, job });
+      setCheck({ id: job.id, job, live: true });
       setCheckRunning(true);
     } catch (e) {
       toast.error(isApiError(e) ? e.detail : String(e));
@@ -198,7 +202,12 @@ export function ServerDetailPage() {
           </dl>
           <h3 className="section-title">Check</h3>
           {check ? (
-            <ServerCheckProgress jobId={check.id} initial={check.job} onFinished={onCheckFinished} />
+            <ServerCheckProgress
+              key={check.id}
+              jobId={check.id}
+              initial={check.job ?? null}
+              onFinished={check.live ? onCheckFinished : undefined}
+            />
           ) : (
             <p className="muted">
               A check connects step by step (address, port, SSH handshake, host key, login, root access) and collects facts.

@@ -65,6 +65,7 @@ async fn check_passes_pins_the_host_key_and_reports_facts() {
 
     let s = op.json(&format!("/api/v1/servers/{id}")).await;
     assert_eq!(s["status"], "ok");
+    assert_eq!(s["last_check_job_id"], job["id"], "the server remembers its latest check");
     assert_eq!(s["host_key"]["pinned"], fleet.host(0).unwrap().host_key_fingerprint(), "first contact pins the host key");
     assert!(s["last_seen_at"].is_string() && s["facts"]["arch"].is_string());
 
