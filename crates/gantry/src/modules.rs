@@ -3,6 +3,7 @@
 use crate::config::Config;
 use gantry_api::module::Module;
 use gantry_api::platform::PlatformModule;
+use gantry_domains::DomainsModule;
 use gantry_servers::{ServersModule, ServersSettings};
 use gantry_ssh::Timeouts;
 use std::time::Duration;
@@ -23,5 +24,6 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
                 },
             },
         }),
+        Box::new(DomainsModule),
     ]
 }

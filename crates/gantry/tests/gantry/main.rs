@@ -16,6 +16,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod cli;
+mod domains;
 mod fleet;
 mod jobs;
 mod ops;
