@@ -9,6 +9,9 @@ import { UNAVAILABLE_MODULES } from "./modules";
 import { AccountPage } from "./pages/AccountPage";
 import { AuditPage } from "./pages/AuditPage";
 import { DashboardPage } from "./pages/DashboardPage";
+import { DomainFormPage } from "./pages/DomainFormPage";
+import { DomainGroupPage } from "./pages/DomainGroupPage";
+import { DomainsPage } from "./pages/DomainsPage";
 import { ForbiddenPage, NotFoundPage } from "./pages/ErrorPages";
 import { JobsPage } from "./pages/JobsPage";
 import { LoginPage } from "./pages/LoginPage";
@@ -53,6 +56,10 @@ function Root() {
             <Route path="servers/new" element={<RequireRole role="operator"><ServerFormPage /></RequireRole>} />
             <Route path="servers/:id" element={<ServerDetailPage />} />
             <Route path="servers/:id/edit" element={<RequireRole role="operator"><ServerFormPage /></RequireRole>} />
+            <Route path="domains" element={<DomainsPage />} />
+            <Route path="domains/groups/:id" element={<DomainGroupPage />} />
+            <Route path="domains/new" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />
+            <Route path="domains/:id/edit" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />
             <Route path="users" element={<RequireRole role="admin"><UsersPage /></RequireRole>} />
             <Route path="audit" element={<RequireRole role="admin"><AuditPage /></RequireRole>} />
             {UNAVAILABLE_MODULES.map((m) => (

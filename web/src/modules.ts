@@ -28,7 +28,7 @@ export const NAV: NavSection[] = [
     title: "Infrastructure",
     items: [
       { path: "/servers", label: "Servers", icon: "▤", minRole: "viewer", available: true, summary: "Register servers, reach them over SSH and see their state." },
-      { path: "/domains", label: "Domains", icon: "◎", minRole: "viewer", available: false, summary: "Manage domains and the reverse-proxy routes that serve them." },
+      { path: "/domains", label: "Domains", icon: "◎", minRole: "viewer", available: true, summary: "Manage domains and the reverse-proxy routes that serve them." },
       { path: "/deployments", label: "Deployments", icon: "⇪", minRole: "viewer", available: false, summary: "Deploy applications to servers and follow each rollout." },
       { path: "/certificates", label: "Certificates", icon: "◈", minRole: "viewer", available: false, summary: "Issue and renew TLS certificates and watch their expiry." },
       { path: "/proxmox", label: "Proxmox", icon: "▦", minRole: "viewer", available: false, summary: "Manage Proxmox VE stands: nodes, virtual machines and containers." },

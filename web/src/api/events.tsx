@@ -1,5 +1,5 @@
 // One shared Server-Sent Events connection to GET /api/v1/events for the
-// whole panel. Pages subscribe by kind prefix (`job.`, `user.`, `server.`) with
+// whole panel. Pages subscribe by kind prefix (`job.`, `user.`, `server.`, `domain.`, `domain_group.`) with
 // `useEvents`; job progress is kept in a small store so a job that finished
 // before its drawer mounted still shows its final state.
 import { createContext, useCallback, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from "react";
@@ -45,7 +45,7 @@ export interface LiveJob extends JobUpdate {
 }
 
 /** The event kinds the panel listens to. EventSource needs a listener per event name. */
-export const KNOWN_KINDS = ["job.updated", "user.changed", "server.status_changed"];
+export const KNOWN_KINDS = ["job.updated", "user.changed", "server.status_changed", "domain.changed", "domain_group.changed"];
 
 export interface EventSourceLike {
   addEventListener(type: string, listener: (e: MessageEvent) => void): void;
@@ -68,7 +68,7 @@ export class EventHub {
   connect(): void {
     if (this.source) return;
     this.setState("connecting");
-    const source = this.open("/api/v1/events?kinds=job.,user.,server.");
+    const source = this.open("/api/v1/events?kinds=job.,user.,server.,domain.,domain_group.");
     source.onopen = () => this.setState("open");
     source.onerror = () => {
       // EventSource reconnects by itself (sending Last-Event-ID) unless the

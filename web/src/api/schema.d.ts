@@ -94,6 +94,131 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/domain-groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List domain groups. */
+        get: operations["list_groups"];
+        put?: never;
+        /** Create a domain group, bound to a server or not. */
+        post: operations["create_group"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domain-groups/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One domain group. */
+        get: operations["get_group"];
+        put?: never;
+        post?: never;
+        /** Delete a group. If it has domains, say what happens to them: `domains=delete` or `domains=move&move_to=<group>`. */
+        delete: operations["delete_group"];
+        options?: never;
+        head?: never;
+        /** Rename, describe, bind or move a group (send `If-Match`). */
+        patch: operations["update_group"];
+        trace?: never;
+    };
+    "/api/v1/domain-groups/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export a group's domains as YAML (every field) or CSV (the simple fields). */
+        get: operations["export_domains"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domain-groups/{id}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import domains into a group from YAML or CSV. With `dry_run` nothing changes; the report says, line by line, what would be created, updated, left unchanged or rejected. */
+        post: operations["import_domains"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search, filter and page through domains across groups. */
+        get: operations["list_domains"];
+        put?: never;
+        /** Create a domain in a group. */
+        post: operations["create_domain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domains/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable, disable, move or delete many domains at once (all or nothing). */
+        post: operations["bulk_domains"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domains/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One domain, with where it is served (group → server). */
+        get: operations["get_domain"];
+        put?: never;
+        post?: never;
+        /** Delete a domain. */
+        delete: operations["delete_domain"];
+        options?: never;
+        head?: never;
+        /** Change a domain; omitted fields stay, options merge field by field (send `If-Match`). */
+        patch: operations["update_domain"];
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -405,6 +530,11 @@ export interface components {
             /** @description The pending fingerprint, as compared on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`). */
             fingerprint: string;
         };
+        /**
+         * @description What happened (or would happen) to one line.
+         * @enum {string}
+         */
+        Action: "create" | "update" | "unchanged" | "reject";
         /** @description A stored audit record. */
         AuditRecord: {
             /** @description What was done. */
@@ -437,6 +567,26 @@ export interface components {
             request_id?: string | null;
             /** @description Before/after summary, secrets redacted. */
             summary: unknown;
+        };
+        /** @description A bulk action. */
+        BulkRequest: {
+            /** @description `enable`, `disable`, `move` or `delete`. */
+            action: string;
+            /**
+             * Format: int64
+             * @description Target group for `move`.
+             */
+            group_id?: number | null;
+            /** @description The domains. */
+            ids: number[];
+        };
+        /** @description How many domains a bulk action touched. */
+        BulkResult: {
+            /**
+             * Format: int64
+             * @description Domains changed.
+             */
+            affected: number;
         };
         /** @description A created token. `token` is shown only in this response. */
         CreatedToken: components["schemas"]["TokenInfo"] & {
@@ -479,6 +629,153 @@ export interface components {
              */
             id: number;
         };
+        /** @description A domain as the API shows it. */
+        Domain: {
+            /** @description Aliases (ASCII). */
+            aliases: string[];
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /** @description Served or not. */
+            enabled: boolean;
+            /** @description Its group. */
+            group: components["schemas"]["Ref"];
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description ASCII (punycode) name. */
+            name: string;
+            /** @description The name as people read it. */
+            name_unicode: string;
+            /** @description Options. */
+            options: components["schemas"]["DomainOptions"];
+            /** @description Path routes, longest prefix first. */
+            routes: components["schemas"]["Route"][];
+            /** @description Upstream scheme. */
+            scheme: components["schemas"]["Scheme"];
+            server?: null | components["schemas"]["Ref"];
+            /** @description Target IP. */
+            target_ip: string;
+            /**
+             * Format: int32
+             * @description Target port.
+             */
+            target_port: number;
+            /**
+             * Format: date-time
+             * @description Updated.
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Version (`ETag`).
+             */
+            version: number;
+        };
+        /** @description A domain group as the API shows it. */
+        DomainGroup: {
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /** @description Free text. */
+            description: string;
+            /**
+             * Format: int64
+             * @description Number of domains.
+             */
+            domain_count: number;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Changes wait for an operator to apply them instead of going live by themselves. */
+            manual_approval: boolean;
+            /** @description Unique name. */
+            name: string;
+            server?: null | components["schemas"]["Ref"];
+            /**
+             * Format: date-time
+             * @description Updated.
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Version (`ETag`).
+             */
+            version: number;
+        };
+        /** @description A domain as sent (create, update, import). */
+        DomainInput: {
+            /** @description Extra names served the same way. */
+            aliases?: string[] | null;
+            /** @description Whether the proxy serves it (default true). */
+            enabled?: boolean | null;
+            /**
+             * Format: int64
+             * @description The group (required on create; changing it moves the domain).
+             */
+            group_id?: number | null;
+            /** @description Domain name (Unicode or punycode; one leading `*.` allowed). */
+            name?: string | null;
+            options?: null | components["schemas"]["OptionsInput"];
+            /** @description Path routes. */
+            routes?: components["schemas"]["RouteInput"][] | null;
+            scheme?: null | components["schemas"]["Scheme"];
+            /** @description Target IP (IPv4 or IPv6 literal). */
+            target_ip?: string | null;
+            /**
+             * Format: int32
+             * @description Target port (default 80).
+             */
+            target_port?: number | null;
+        };
+        /** @description Validated per-domain options, as stored and shown. */
+        DomainOptions: {
+            /** @description Allowed networks. */
+            allow: string[];
+            /** @description Denied networks. */
+            deny: string[];
+            /** @description Strict-Transport-Security. */
+            hsts: boolean;
+            /**
+             * Format: int32
+             * @description HSTS max-age, seconds.
+             */
+            hsts_max_age: number;
+            /**
+             * Format: int32
+             * @description Body size limit, MiB.
+             */
+            max_body_size_mb?: number | null;
+            /**
+             * Format: int32
+             * @description Connect timeout, seconds.
+             */
+            proxy_connect_timeout?: number | null;
+            /**
+             * Format: int32
+             * @description Read timeout, seconds.
+             */
+            proxy_read_timeout?: number | null;
+            /**
+             * Format: int32
+             * @description Send timeout, seconds.
+             */
+            proxy_send_timeout?: number | null;
+            /** @description Redirect HTTP to HTTPS once a certificate exists. */
+            redirect_https: boolean;
+            /** @description Extra response headers. */
+            response_headers: components["schemas"]["Header"][];
+            /** @description Proxy WebSocket upgrades. */
+            websocket: boolean;
+        };
         /** @description A stored event. */
         Event: {
             /**
@@ -507,12 +804,60 @@ export interface components {
             /** @description A sentence a person can act on. */
             message: string;
         };
+        /**
+         * @description Import/export format.
+         * @enum {string}
+         */
+        Format: "yaml" | "csv";
+        /** @description Result of deleting a group. */
+        GroupDeleted: {
+            /**
+             * Format: int64
+             * @description How many domains it had (deleted or moved).
+             */
+            domains: number;
+            /**
+             * Format: int64
+             * @description The deleted group.
+             */
+            id: number;
+        };
+        /** @description A group to create, or changes to one. */
+        GroupRequest: {
+            /** @description Description. */
+            description?: string | null;
+            /** @description Changes wait as a pending plan until an operator applies them. */
+            manual_approval?: boolean | null;
+            /** @description Unique name (a-z, 0-9, '.', '_', '-'). */
+            name?: string | null;
+            /**
+             * Format: int64
+             * @description Bind to this server; `null` unbinds (while preparing). Omit to keep.
+             */
+            server_id?: number | null;
+        };
+        /** @description A response header to add. */
+        Header: {
+            /** @description Header name (letters, digits, hyphens). */
+            name: string;
+            /** @description Value, written double-quoted; no `"`, `\`, `$`, braces or control characters. */
+            value: string;
+        };
         /** @description The host key as pinned and as last seen. */
         HostKeyInfo: {
             /** @description A different fingerprint the server presented; waits for an admin to accept it. */
             pending?: string | null;
             /** @description The pinned fingerprint (set by the first successful connection or by the operator). */
             pinned?: string | null;
+        };
+        /** @description An import. */
+        ImportRequest: {
+            /** @description The file's text. */
+            content: string;
+            /** @description Only report what would happen. */
+            dry_run: boolean;
+            /** @description `yaml` or `csv`. */
+            format: components["schemas"]["Format"];
         };
         /** @description A stored job. */
         Job: {
@@ -590,6 +935,17 @@ export interface components {
          * @enum {string}
          */
         JobStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /** @description The report of one line. */
+        Line: {
+            /** @description The outcome. */
+            action: components["schemas"]["Action"];
+            /** @description Why it was rejected. */
+            errors: components["schemas"]["FieldError"][];
+            /** @description 1-based line number in the uploaded text. */
+            line: number;
+            /** @description The domain name given, if any. */
+            name?: string | null;
+        };
         /** @description One line of a job's bounded log. */
         LogLine: {
             /**
@@ -672,6 +1028,46 @@ export interface components {
             /** @description Login name: 1–64 of `a-z 0-9 . _ -`. */
             username: string;
         };
+        /** @description Per-domain options as sent; omitted fields take their defaults. */
+        OptionsInput: {
+            /** @description Only these client networks may connect (CIDRs). Checked before `deny`. */
+            allow?: string[] | null;
+            /** @description These client networks are refused (CIDRs). */
+            deny?: string[] | null;
+            /** @description Send Strict-Transport-Security (over HTTPS). */
+            hsts?: boolean | null;
+            /**
+             * Format: int32
+             * @description HSTS max-age in seconds (0–63072000, default 31536000).
+             */
+            hsts_max_age?: number | null;
+            /**
+             * Format: int32
+             * @description Largest request body in MiB (0 = unlimited; default nginx's 1).
+             */
+            max_body_size_mb?: number | null;
+            /**
+             * Format: int32
+             * @description Seconds to connect to the target (1–3600).
+             */
+            proxy_connect_timeout?: number | null;
+            /**
+             * Format: int32
+             * @description Seconds between two reads from the target (1–3600).
+             */
+            proxy_read_timeout?: number | null;
+            /**
+             * Format: int32
+             * @description Seconds between two writes to the target (1–3600).
+             */
+            proxy_send_timeout?: number | null;
+            /** @description Redirect HTTP to HTTPS (takes effect once the domain has a certificate). */
+            redirect_https?: boolean | null;
+            /** @description Extra response headers. */
+            response_headers?: components["schemas"]["Header"][] | null;
+            /** @description Proxy WebSocket upgrades. */
+            websocket?: boolean | null;
+        };
         /** @description A page of results. */
         PageOf_AuditRecord: {
             /** @description The rows. */
@@ -706,6 +1102,98 @@ export interface components {
                 request_id?: string | null;
                 /** @description Before/after summary, secrets redacted. */
                 summary: unknown;
+            }[];
+            /** @description Cursor for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of results. */
+        PageOf_Domain: {
+            /** @description The rows. */
+            items: {
+                /** @description Aliases (ASCII). */
+                aliases: string[];
+                /**
+                 * Format: date-time
+                 * @description Created.
+                 */
+                created_at: string;
+                /** @description Served or not. */
+                enabled: boolean;
+                /** @description Its group. */
+                group: components["schemas"]["Ref"];
+                /**
+                 * Format: int64
+                 * @description Id.
+                 */
+                id: number;
+                /** @description ASCII (punycode) name. */
+                name: string;
+                /** @description The name as people read it. */
+                name_unicode: string;
+                /** @description Options. */
+                options: components["schemas"]["DomainOptions"];
+                /** @description Path routes, longest prefix first. */
+                routes: components["schemas"]["Route"][];
+                /** @description Upstream scheme. */
+                scheme: components["schemas"]["Scheme"];
+                server?: null | components["schemas"]["Ref"];
+                /** @description Target IP. */
+                target_ip: string;
+                /**
+                 * Format: int32
+                 * @description Target port.
+                 */
+                target_port: number;
+                /**
+                 * Format: date-time
+                 * @description Updated.
+                 */
+                updated_at: string;
+                /**
+                 * Format: int64
+                 * @description Version (`ETag`).
+                 */
+                version: number;
+            }[];
+            /** @description Cursor for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of results. */
+        PageOf_DomainGroup: {
+            /** @description The rows. */
+            items: {
+                /**
+                 * Format: date-time
+                 * @description Created.
+                 */
+                created_at: string;
+                /** @description Free text. */
+                description: string;
+                /**
+                 * Format: int64
+                 * @description Number of domains.
+                 */
+                domain_count: number;
+                /**
+                 * Format: int64
+                 * @description Id.
+                 */
+                id: number;
+                /** @description Changes wait for an operator to apply them instead of going live by themselves. */
+                manual_approval: boolean;
+                /** @description Unique name. */
+                name: string;
+                server?: null | components["schemas"]["Ref"];
+                /**
+                 * Format: date-time
+                 * @description Updated.
+                 */
+                updated_at: string;
+                /**
+                 * Format: int64
+                 * @description Version (`ETag`).
+                 */
+                version: number;
             }[];
             /** @description Cursor for the next page; absent on the last page. */
             next?: string | null;
@@ -994,11 +1482,80 @@ export interface components {
             /** @description `ready` or `not_ready`. */
             status: string;
         };
+        /** @description A reference to another object. */
+        Ref: {
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Name. */
+            name: string;
+        };
+        /** @description An import's result. With `dry_run`, nothing was changed. */
+        Report: {
+            /**
+             * Format: int64
+             * @description Lines that create a domain.
+             */
+            created: number;
+            /** @description Whether this was only a preview. */
+            dry_run: boolean;
+            /** @description Per line. */
+            lines: components["schemas"]["Line"][];
+            /**
+             * Format: int64
+             * @description Lines rejected.
+             */
+            rejected: number;
+            /**
+             * Format: int64
+             * @description Lines already in place.
+             */
+            unchanged: number;
+            /**
+             * Format: int64
+             * @description Lines that change one.
+             */
+            updated: number;
+        };
         /**
          * @description What a user (or a token acting for one) may do. Ordered: `Viewer < Operator < Admin`.
          * @enum {string}
          */
         Role: "viewer" | "operator" | "admin";
+        /** @description A validated route. Routes match by longest prefix first; the domain's own target serves the rest. */
+        Route: {
+            /** @description Path prefix. */
+            path: string;
+            /** @description Upstream scheme. */
+            scheme: components["schemas"]["Scheme"];
+            /** @description Target IP. */
+            target_ip: string;
+            /**
+             * Format: int32
+             * @description Target port.
+             */
+            target_port: number;
+        };
+        /** @description A path route as sent. */
+        RouteInput: {
+            /** @description Path prefix starting with `/`. */
+            path: string;
+            scheme?: null | components["schemas"]["Scheme"];
+            /** @description Target IP. */
+            target_ip: string;
+            /**
+             * Format: int32
+             * @description Target port (default 80).
+             */
+            target_port?: number | null;
+        };
+        /**
+         * @description Upstream protocol.
+         * @enum {string}
+         */
+        Scheme: "http" | "https";
         /** @description A server as the API shows it. */
         Server: {
             /** @description IP or DNS name. */
@@ -1368,6 +1925,466 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_groups: {
+        parameters: {
+            query?: {
+                /** @description Substring of the name. */
+                q?: string;
+                /** @description Only groups bound to this server. */
+                server_id?: number;
+                /** @description Page size. */
+                limit?: number;
+                /** @description Cursor. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_DomainGroup"];
+                };
+            };
+        };
+    };
+    create_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainGroup"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Group id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainGroup"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_group: {
+        parameters: {
+            query?: {
+                /** @description `delete` (delete them too) or `move` (to `move_to`). Required when the group has domains. */
+                domains?: string;
+                /** @description Target group for `domains=move`. */
+                move_to?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Group id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupDeleted"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_group: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description Group id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainGroup"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_domains: {
+        parameters: {
+            query?: {
+                /** @description `yaml` (default) or `csv`. */
+                format?: components["schemas"]["Format"];
+            };
+            header?: never;
+            path: {
+                /** @description Group id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/yaml or text/csv */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    import_domains: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Group id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Report"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_domains: {
+        parameters: {
+            query?: {
+                /** @description Substring of the name (Unicode or punycode). */
+                q?: string;
+                /** @description Only this group. */
+                group_id?: number;
+                /** @description Only domains served by this server. */
+                server_id?: number;
+                /** @description Only enabled (true) or disabled (false). */
+                enabled?: boolean;
+                /** @description `name` (default), `id`; prefix `-` for descending. */
+                sort?: string;
+                /** @description Page size. */
+                limit?: number;
+                /** @description Cursor. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_Domain"];
+                };
+            };
+        };
+    };
+    create_domain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DomainInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Domain"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    bulk_domains: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_domain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Domain id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Domain"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_domain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Domain id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_domain: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description Domain id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DomainInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Domain"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
             };
             422: {
                 headers: {

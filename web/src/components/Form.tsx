@@ -171,11 +171,28 @@ export function CheckboxField({ label, hint, error, ...input }: CheckboxFieldPro
 
 /**
  * Whether a form with these field names shows `field`. A name ending in "."
- * covers a whole group of nested fields: `"labels."` shows `labels.env`
- * (key/value editors show each key's error on its row).
+ * or "[" covers a whole group of nested fields: `"labels."` shows
+ * `labels.env` (key/value editors show each key's error on its row), and
+ * `"routes["` shows `routes[0].path` (list editors show each item's errors
+ * on its row).
  */
 export function formShowsField(fields: readonly string[], field: string): boolean {
-  return fields.some((f) => f === field || (f.endsWith(".") && field.startsWith(f)));
+  return fields.some((f) => f === field || ((f.endsWith(".") || f.endsWith("[")) && field.startsWith(f)));
+}
+
+/** The API's name of an indexed field: `indexedField("routes", 0, "path")` = `routes[0].path`. */
+export function indexedField(list: string, index: number, sub?: string): string {
+  return `${list}[${index}]${sub ? `.${sub}` : ""}`;
+}
+
+/**
+ * The messages of one list item: its own (`aliases[1]`) and its sub-fields'
+ * (`routes[0].path`), joined. Used for rows that show one error line.
+ */
+export function itemErrors(errors: readonly { field: string; message: string }[], list: string, index: number): string | undefined {
+  const own = `${list}[${index}]`;
+  const msgs = errors.filter((e) => e.field === own || e.field.startsWith(`${own}.`)).map((e) => e.message);
+  return msgs.length ? msgs.join("; ") : undefined;
 }
 
 /**
@@ -192,6 +209,8 @@ export function useFormErrors(fields: readonly string[]) {
   return useMemo(() => {
     const apiErr = isApiError(error) ? error : null;
     const fieldError = (name: string): string | undefined => apiErr?.fieldError(name);
+    /** All messages of one list item and its sub-fields (`routes[0]`, `routes[0].path`). */
+    const itemError = (list: string, index: number): string | undefined => (apiErr ? itemErrors(apiErr.errors, list, index) : undefined);
     let formMessage: string | null = null;
     if (error) {
       const shown = apiErr ? apiErr.errors.filter((e) => formShowsField(fields, e.field)) : [];
@@ -200,7 +219,7 @@ export function useFormErrors(fields: readonly string[]) {
       else if (shown.length > 0) formMessage = "Please correct the highlighted fields.";
       else formMessage = apiErr ? apiErr.detail : error.message;
     }
-    return { error, setError, clear, fieldError, formMessage };
+    return { error, setError, clear, fieldError, itemError, formMessage };
   }, [error, setError, clear, fields]);
 }
 
