@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, WEB_DIR, apiSession, launchBrowser, startGantry } from "./gantry.mjs";
+import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry } from "./gantry.mjs";
 
-const SHOTS = join(WEB_DIR, "e2e-screenshots");
 
 // Failed requests the flow causes on purpose (logged by the browser as console errors).
 const EXPECTED_FAILURES = [
@@ -29,6 +28,7 @@ const IMPORT_YAML = `- name: blog.example.com
 let gantry;
 let browser;
 let page;
+const { shoot, noHorizontalOverflow, signIn, signOut, nav } = pageKit(() => page);
 const consoleErrors = [];
 const cspViolations = [];
 const pageErrors = [];
@@ -37,39 +37,6 @@ function expectedFailure(text, url) {
   if (!/Failed to load resource|net::ERR_FAILED/.test(text)) return false;
   const path = url ? new URL(url).pathname : "";
   return EXPECTED_FAILURES.some((f) => path.startsWith(f.path) && (f.status === 0 || text.includes(String(f.status))));
-}
-
-async function shoot(name) {
-  const dismiss = page.getByRole("button", { name: "Dismiss notification" });
-  while ((await dismiss.count()) > 0) await dismiss.first().click();
-  await page.evaluate(() => window.scrollTo(0, 0)); // the top bar is sticky: shoot from the top
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await page.waitForTimeout(120);
-    await page.screenshot({ path: join(SHOTS, `${name}-${scheme}.png`), fullPage: true });
-  }
-  await page.emulateMedia({ colorScheme: "light" });
-}
-
-async function noHorizontalOverflow() {
-  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
-  assert.ok(scroll <= width + 1, `page overflows horizontally at ${width}px (${scroll}px wide)`);
-}
-
-async function signIn(username, password) {
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-async function signOut() {
-  await page.locator(".user-button").click();
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await page.getByRole("heading", { name: "Sign in" }).waitFor();
-}
-
-async function nav(label) {
-  await page.getByRole("complementary", { name: "Main navigation" }).getByRole("link", { name: label, exact: true }).click();
 }
 
 const groupTable = () => page.getByRole("table", { name: "Domains of this group" });

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -123,5 +124,50 @@ export async function apiSession(base, username, password) {
     });
     const text = await r.text();
     return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : null };
+  };
+}
+
+/** Where every e2e run saves its full-page screenshots (light and dark). */
+export const SHOTS = join(WEB_DIR, "e2e-screenshots");
+
+/**
+ * Page helpers shared by the e2e suites. `getPage` returns the suite's
+ * current page (it is created in `before`, after the helpers are bound).
+ */
+export function pageKit(getPage) {
+  return {
+    /** Full-page screenshots in light and dark, without transient toasts. */
+    async shoot(name) {
+      const page = getPage();
+      const dismiss = page.getByRole("button", { name: "Dismiss notification" });
+      while ((await dismiss.count()) > 0) await dismiss.first().click();
+      await page.evaluate(() => window.scrollTo(0, 0)); // the top bar is sticky: shoot from the top
+      for (const scheme of ["light", "dark"]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        await page.waitForTimeout(120);
+        await page.screenshot({ path: join(SHOTS, `${name}-${scheme}.png`), fullPage: true });
+      }
+      await page.emulateMedia({ colorScheme: "light" });
+    },
+    async noHorizontalOverflow() {
+      const { scroll, width } = await getPage().evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+      assert.ok(scroll <= width + 1, `page overflows horizontally at ${width}px (${scroll}px wide)`);
+    },
+    async signIn(username, password) {
+      const page = getPage();
+      await page.getByLabel("Username").fill(username);
+      await page.getByLabel("Password", { exact: true }).fill(password);
+      await page.getByRole("button", { name: "Sign in" }).click();
+    },
+    async signOut() {
+      const page = getPage();
+      await page.locator(".user-button").click();
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    },
+    /** Follows a link in the sidebar (pages may have other navigation, e.g. breadcrumbs). */
+    async nav(label) {
+      await getPage().getByRole("complementary", { name: "Main navigation" }).getByRole("link", { name: label, exact: true }).click();
+    },
   };
 }

@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, WEB_DIR, apiSession, launchBrowser, startGantry } from "./gantry.mjs";
+import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry } from "./gantry.mjs";
 
-const SHOTS = join(WEB_DIR, "e2e-screenshots");
 const NEW_ADMIN_PASSWORD = "e2e-changed-password-2";
 const EXPECTED_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
@@ -25,6 +24,7 @@ const EXPECTED_FAILURES = [
 let gantry;
 let browser;
 let page;
+const { shoot, noHorizontalOverflow, signIn, signOut } = pageKit(() => page);
 const consoleErrors = [];
 const cspViolations = [];
 const pageErrors = [];
@@ -33,35 +33,6 @@ function expectedFailure(text, url) {
   if (!/Failed to load resource|net::ERR_FAILED/.test(text)) return false;
   const path = url ? new URL(url).pathname : "";
   return EXPECTED_FAILURES.some((f) => path.startsWith(f.path) && (f.status === 0 || text.includes(String(f.status))));
-}
-
-async function shoot(name) {
-  // Transient toasts would cover the page: dismiss them first.
-  const dismiss = page.getByRole("button", { name: "Dismiss notification" });
-  while ((await dismiss.count()) > 0) await dismiss.first().click();
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await page.waitForTimeout(120);
-    await page.screenshot({ path: join(SHOTS, `${name}-${scheme}.png`), fullPage: true });
-  }
-  await page.emulateMedia({ colorScheme: "light" });
-}
-
-async function noHorizontalOverflow() {
-  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
-  assert.ok(scroll <= width + 1, `page overflows horizontally at ${width}px (${scroll}px wide)`);
-}
-
-async function signIn(username, password) {
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-async function signOut() {
-  await page.locator(".user-button").click();
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await page.getByRole("heading", { name: "Sign in" }).waitFor();
 }
 
 /** Polls until an input shows `value` (state updates after a request are asynchronous). */

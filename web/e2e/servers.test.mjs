@@ -12,9 +12,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, WEB_DIR, apiSession, launchBrowser, startGantry } from "./gantry.mjs";
+import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry } from "./gantry.mjs";
 
-const SHOTS = join(WEB_DIR, "e2e-screenshots");
 const FLEET_BIN = process.env.GANTRY_TESTFLEET_BIN ? resolve(process.env.GANTRY_TESTFLEET_BIN) : resolve(WEB_DIR, "../target/debug/gantry-testfleet");
 const IS_ROOT = typeof process.getuid === "function" && process.getuid() === 0;
 const IN_CI = process.env.CI === "true";
@@ -41,6 +40,7 @@ let fleet;
 let gantry;
 let browser;
 let page;
+const { shoot, noHorizontalOverflow, signIn, signOut, nav } = pageKit(() => page);
 const consoleErrors = [];
 const cspViolations = [];
 const pageErrors = [];
@@ -55,40 +55,6 @@ function fleetDown() {
   if (!fleetStateFile || !existsSync(fleetStateFile)) return;
   const r = spawnSync(FLEET_BIN, ["down", "--state", fleetStateFile], { encoding: "utf8" });
   if (r.status !== 0) console.error(`gantry-testfleet down failed (${r.status}): ${r.stderr}`);
-}
-
-async function shoot(name) {
-  const dismiss = page.getByRole("button", { name: "Dismiss notification" });
-  while ((await dismiss.count()) > 0) await dismiss.first().click();
-  await page.evaluate(() => window.scrollTo(0, 0)); // the top bar is sticky: shoot from the top
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await page.waitForTimeout(120);
-    await page.screenshot({ path: join(SHOTS, `${name}-${scheme}.png`), fullPage: true });
-  }
-  await page.emulateMedia({ colorScheme: "light" });
-}
-
-async function noHorizontalOverflow() {
-  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
-  assert.ok(scroll <= width + 1, `page overflows horizontally at ${width}px (${scroll}px wide)`);
-}
-
-async function signIn(username, password) {
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-async function signOut() {
-  await page.locator(".user-button").click();
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await page.getByRole("heading", { name: "Sign in" }).waitFor();
-}
-
-async function nav(label) {
-  // The sidebar (the server page also has a breadcrumb navigation).
-  await page.getByRole("complementary", { name: "Main navigation" }).getByRole("link", { name: label, exact: true }).click();
 }
 
 const step = (name) => page.locator(`.checklist [data-step="${name}"]`);
