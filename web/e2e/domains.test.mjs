@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry } from "./gantry.mjs";
+import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry, watchedPage } from "./gantry.mjs";
 
 
 // Failed requests the flow causes on purpose (logged by the browser as console errors).
@@ -49,23 +49,7 @@ describe("domains pages", { concurrency: false }, () => {
     for (const f of readdirSync(SHOTS)) if (/^3\d-/.test(f)) rmSync(join(SHOTS, f), { force: true });
     gantry = await startGantry();
     browser = await launchBrowser();
-    const { context } = browser;
-    await context.exposeBinding("__gantryCspViolation", (_src, v) => cspViolations.push(v));
-    await context.addInitScript(() => {
-      document.addEventListener("securitypolicyviolation", (e) => {
-        // @ts-ignore
-        window.__gantryCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`);
-      });
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(10000);
-    page.on("console", (msg) => {
-      if (msg.type() !== "error") return;
-      const text = msg.text();
-      if (/Content.Security.Policy|Refused to/i.test(text)) cspViolations.push(text);
-      else if (!expectedFailure(text, msg.location().url)) consoleErrors.push(`${text} (${msg.location().url})`);
-    });
-    page.on("pageerror", (err) => pageErrors.push(String(err)));
+    page = await watchedPage(browser, { cspViolations, consoleErrors, pageErrors }, expectedFailure, 10000);
     await page.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
       consoleErrors.push(`unexpected request to ${route.request().url()}`);
       return route.abort();

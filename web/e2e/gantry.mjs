@@ -171,3 +171,29 @@ export function pageKit(getPage) {
     },
   };
 }
+
+/**
+ * The suite's page, watched: CSP violations, console errors (except those
+ * `isExpected(text, url)` allows, i.e. failures the test causes on purpose)
+ * and uncaught page errors are collected into `sink` for the final check.
+ */
+export async function watchedPage(browser, sink, isExpected, timeout = 10000) {
+  const { context } = browser;
+  await context.exposeBinding("__gantryCspViolation", (_src, v) => sink.cspViolations.push(v));
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      // @ts-ignore
+      window.__gantryCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(timeout);
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const text = msg.text();
+    if (/Content.Security.Policy|Refused to/i.test(text)) sink.cspViolations.push(text);
+    else if (!isExpected(text, msg.location().url)) sink.consoleErrors.push(`${text} (${msg.location().url})`);
+  });
+  page.on("pageerror", (err) => sink.pageErrors.push(String(err)));
+  return page;
+}

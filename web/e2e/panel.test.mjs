@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry } from "./gantry.mjs";
+import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry, watchedPage } from "./gantry.mjs";
 
 const NEW_ADMIN_PASSWORD = "e2e-changed-password-2";
 const EXPECTED_CSP =
@@ -59,23 +59,7 @@ describe("gantry admin panel", { concurrency: false }, () => {
     for (const f of readdirSync(SHOTS)) if (/^[01]\d-/.test(f)) rmSync(join(SHOTS, f), { force: true });
     gantry = await startGantry();
     browser = await launchBrowser();
-    const { context } = browser;
-    await context.exposeBinding("__gantryCspViolation", (_src, v) => cspViolations.push(v));
-    await context.addInitScript(() => {
-      document.addEventListener("securitypolicyviolation", (e) => {
-        // @ts-ignore
-        window.__gantryCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`);
-      });
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(10000);
-    page.on("console", (msg) => {
-      if (msg.type() !== "error") return;
-      const text = msg.text();
-      if (/Content.Security.Policy|Refused to/i.test(text)) cspViolations.push(text);
-      else if (!expectedFailure(text, msg.location().url)) consoleErrors.push(`${text} (${msg.location().url})`);
-    });
-    page.on("pageerror", (err) => pageErrors.push(String(err)));
+    page = await watchedPage(browser, { cspViolations, consoleErrors, pageErrors }, expectedFailure, 10000);
   });
 
   after(async () => {

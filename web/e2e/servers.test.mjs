@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry } from "./gantry.mjs";
+import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry, watchedPage } from "./gantry.mjs";
 
 const FLEET_BIN = process.env.GANTRY_TESTFLEET_BIN ? resolve(process.env.GANTRY_TESTFLEET_BIN) : resolve(WEB_DIR, "../target/debug/gantry-testfleet");
 const IS_ROOT = typeof process.getuid === "function" && process.getuid() === 0;
@@ -76,23 +76,7 @@ describe("servers page against a real sshd", { concurrency: false, skip }, () =>
 
     gantry = await startGantry();
     browser = await launchBrowser();
-    const { context } = browser;
-    await context.exposeBinding("__gantryCspViolation", (_src, v) => cspViolations.push(v));
-    await context.addInitScript(() => {
-      document.addEventListener("securitypolicyviolation", (e) => {
-        // @ts-ignore
-        window.__gantryCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`);
-      });
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(15000);
-    page.on("console", (msg) => {
-      if (msg.type() !== "error") return;
-      const text = msg.text();
-      if (/Content.Security.Policy|Refused to/i.test(text)) cspViolations.push(text);
-      else if (!expectedFailure(text, msg.location().url)) consoleErrors.push(`${text} (${msg.location().url})`);
-    });
-    page.on("pageerror", (err) => pageErrors.push(String(err)));
+    page = await watchedPage(browser, { cspViolations, consoleErrors, pageErrors }, expectedFailure, 15000);
     // Only gantry (127.0.0.1) may be contacted by the browser.
     await page.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
       consoleErrors.push(`unexpected request to ${route.request().url()}`);
