@@ -43,6 +43,23 @@ impl ServerDirectory for Servers {
     }
 }
 
+/// Domain groups bound to a server are its dependents.
+struct BoundGroups(Arc<DomainsService>);
+
+#[async_trait::async_trait]
+impl gantry_servers::ServerDependents for BoundGroups {
+    async fn describe(&self, server_id: i64) -> Result<Vec<String>, gantry_core::ServiceError> {
+        Ok(self.0.groups_on_server(server_id).await?.into_iter().map(|(_, name, n)| format!("domain group {name} ({n} domains)")).collect())
+    }
+
+    async fn detach(&self, server_id: i64, actor: &gantry_core::audit::Actor) -> Result<(), gantry_core::ServiceError> {
+        for (id, _, _) in self.0.groups_on_server(server_id).await? {
+            self.0.update_group(id, None, GroupInput { server_id: Some(None), ..Default::default() }, actor).await?;
+        }
+        Ok(())
+    }
+}
+
 impl Module for DomainsModule {
     fn name(&self) -> &'static str {
         "domains"
@@ -60,7 +77,10 @@ impl Module for DomainsModule {
         let servers = p
             .service::<ServersService>()
             .map_err(|_| MountError { module: "domains", reason: "the servers module must be mounted first".into() })?;
-        p.provide(Arc::new(DomainsService::new(p.db.clone(), Arc::new(Servers(servers)))));
+        let svc = Arc::new(DomainsService::new(p.db.clone(), Arc::new(Servers(servers.clone()))));
+        // A server is never deleted from under its groups: deleting it is refused, or with force the groups are unbound.
+        servers.add_dependents(Arc::new(BoundGroups(svc.clone())));
+        p.provide(svc);
         Ok(Mount::default())
     }
 }

@@ -586,6 +586,22 @@ impl DomainsService {
         Ok(n)
     }
 
+    /// Groups bound to a server, as `(id, name, domain count)`.
+    pub async fn groups_on_server(&self, server_id: i64) -> Result<Vec<(i64, String, u64)>, ServiceError> {
+        let groups = group::Entity::find()
+            .filter(group::Column::ServerId.eq(server_id))
+            .order_by_asc(group::Column::Id)
+            .all(self.db.connection())
+            .await
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for g in groups {
+            let n = domain::Entity::find().filter(domain::Column::GroupId.eq(g.id)).count(self.db.connection()).await.map_err(db)?;
+            out.push((g.id, g.name, n));
+        }
+        Ok(out)
+    }
+
     // ----- domains -----
 
     /// Lists domains across groups.

@@ -14,7 +14,9 @@ mod routes;
 mod service;
 mod store;
 
-pub use service::{CHECK_JOB, CheckStep, CredentialsInput, ServerInput, ServerMetrics, ServerStatusChanged, ServersService};
+pub use service::{
+    CHECK_JOB, CheckStep, CredentialsInput, ServerDependents, ServerInput, ServerMetrics, ServerStatusChanged, ServersService,
+};
 
 use async_trait::async_trait;
 use gantry_api::module::{Module, Mount, MountError, Worker};

@@ -105,6 +105,16 @@ impl From<&StepReport> for CheckStep {
     }
 }
 
+/// Something that depends on servers (e.g. domain groups bound to one).
+/// Other modules register one so a server is never deleted from under them.
+#[async_trait::async_trait]
+pub trait ServerDependents: Send + Sync {
+    /// What depends on `server_id`, one line each (e.g. "domain group web (3 domains)").
+    async fn describe(&self, server_id: i64) -> Result<Vec<String>, ServiceError>;
+    /// Detaches them (e.g. unbinds the groups), audited as `actor`.
+    async fn detach(&self, server_id: i64, actor: &Actor) -> Result<(), ServiceError>;
+}
+
 /// Metrics of the module.
 #[derive(Clone)]
 pub struct ServerMetrics {
@@ -124,6 +134,7 @@ pub struct ServersService {
     metrics: ServerMetrics,
     waker: gantry_core::jobs::Waker,
     bus: gantry_core::events::EventBus,
+    dependents: std::sync::RwLock<Vec<Arc<dyn ServerDependents>>>,
 }
 
 fn field_errors(errors: &mut Vec<FieldError>, field: &str, r: Result<(), String>) {
@@ -157,7 +168,18 @@ impl ServersService {
         waker: gantry_core::jobs::Waker,
         bus: gantry_core::events::EventBus,
     ) -> Self {
-        Self { repo: ServerRepo { db }, jobs, keyring, pool, metrics, waker, bus }
+        Self { repo: ServerRepo { db }, jobs, keyring, pool, metrics, waker, bus, dependents: Default::default() }
+    }
+
+    /// Registers a module's dependents check (called while mounting).
+    pub fn add_dependents(&self, d: Arc<dyn ServerDependents>) {
+        if let Ok(mut v) = self.dependents.write() {
+            v.push(d);
+        }
+    }
+
+    fn dependents(&self) -> Vec<Arc<dyn ServerDependents>> {
+        self.dependents.read().map(|v| v.clone()).unwrap_or_default()
     }
 
     fn to_view(&self, m: store::Model) -> Result<Server, ServiceError> {
@@ -421,13 +443,19 @@ impl ServersService {
     /// must be detached explicitly with `force`; the answer lists them.
     pub async fn delete(&self, id: i64, force: bool, actor: &Actor) -> Result<Vec<String>, ServiceError> {
         let s = self.get(id).await?;
-        let dependents: Vec<String> = Vec::new();
+        let mut dependents: Vec<String> = Vec::new();
+        for d in self.dependents() {
+            dependents.extend(d.describe(id).await?);
+        }
         if !dependents.is_empty() && !force {
             return Err(ServiceError::InvalidState(format!(
-                "{} depends on this server: {}; delete with force=true to detach",
+                "{} depend on this server: {}; delete with force=true to detach them",
                 dependents.len(),
                 dependents.join(", ")
             )));
+        }
+        for d in self.dependents() {
+            d.detach(id, actor).await?;
         }
         let trail = Trail::audit(AuditDraft::new(
             actor,

@@ -367,3 +367,25 @@ async fn import_export_and_bulk(backend: Backend) {
     assert_eq!(names.len(), 4);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_with_bound_groups_is_deleted_only_with_force_which_unbinds_them() {
+    let t = TestApp::spawn(Backend::Sqlite).await;
+    let op = t.user("ops", "operator").await;
+    let s = server(&op, "edge").await;
+    let g = group(&op, "web", Some(s)).await;
+    assert_eq!(domain(&op, g, "a.example.com", json!({})).await.status(), StatusCode::CREATED);
+    let body = expect_problem(op.delete(&format!("/api/v1/servers/{s}")).await, 409, "invalid_state").await;
+    assert!(body["detail"].as_str().unwrap().contains("domain group web (1 domains)"), "{body}");
+    assert_eq!(op.get(&format!("/api/v1/servers/{s}")).await.status(), StatusCode::OK, "nothing deleted");
+    let r = op.delete(&format!("/api/v1/servers/{s}?force=true")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["detached"], json!(["domain group web (1 domains)"]));
+    let grp = op.json(&format!("/api/v1/domain-groups/{g}")).await;
+    assert!(grp["server"].is_null(), "the group is unbound, not left pointing at a deleted server");
+    assert_eq!(op.json(&format!("/api/v1/domains?group_id={g}")).await["items"].as_array().unwrap().len(), 1, "its domains are kept");
+    let events = events(&t, "domain_group.changed").await;
+    assert!(events.iter().any(|e| e["group_id"] == g && e["change"] == "rebound" && e["server_ids"] == json!([s])));
+    t.stop().await;
+}
