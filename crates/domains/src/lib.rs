@@ -20,7 +20,8 @@ pub mod spec;
 mod store;
 
 pub use service::{
-    Domain, DomainChanged, DomainFilter, DomainGroup, DomainGroupChanged, DomainsService, GroupInput, OnDelete, Ref, ServerDirectory,
+    Domain, DomainChanged, DomainFilter, DomainGroup, DomainGroupChanged, DomainsService, GroupInput, OnDelete, Ref, ServedDomain,
+    ServedGroup, ServerDirectory,
 };
 
 use gantry_api::module::{Module, Mount, MountError};
@@ -66,7 +67,10 @@ impl Module for DomainsModule {
     }
 
     fn migrations(&self) -> Vec<ModuleMigration> {
-        vec![ModuleMigration { module: "domains", step: Box::new(store::CreateDomains) }]
+        vec![
+            ModuleMigration { module: "domains", step: Box::new(store::CreateDomains) },
+            ModuleMigration { module: "domains", step: Box::new(store::AddAutoRepair) },
+        ]
     }
 
     fn routes(&self) -> OpenApiRouter<AppState> {

@@ -52,6 +52,8 @@ pub struct GroupRequest {
     pub server_id: Option<Option<i64>>,
     /// Changes wait as a pending plan until an operator applies them.
     pub manual_approval: Option<bool>,
+    /// Hand edits of this group's configuration on the server (drift) are repaired automatically.
+    pub auto_repair: Option<bool>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
@@ -60,7 +62,13 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 
 impl From<GroupRequest> for GroupInput {
     fn from(r: GroupRequest) -> Self {
-        GroupInput { name: r.name, description: r.description, server_id: r.server_id, manual_approval: r.manual_approval }
+        GroupInput {
+            name: r.name,
+            description: r.description,
+            server_id: r.server_id,
+            manual_approval: r.manual_approval,
+            auto_repair: r.auto_repair,
+        }
     }
 }
 

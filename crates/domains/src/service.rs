@@ -51,6 +51,8 @@ pub struct DomainGroup {
     pub server: Option<Ref>,
     /// Changes wait for an operator to apply them instead of going live by themselves.
     pub manual_approval: bool,
+    /// Drift on the server is repaired automatically.
+    pub auto_repair: bool,
     /// Number of domains.
     pub domain_count: u64,
     /// Version (`ETag`).
@@ -136,6 +138,34 @@ impl DomainEvent for DomainGroupChanged {
     }
 }
 
+/// A group bound to a server, with the enabled domains it serves: the proxy's
+/// rendering input. Every domain is validated again on the way out, so only
+/// values that pass today's rules ever reach a configuration file.
+#[derive(Debug, Clone)]
+pub struct ServedGroup {
+    /// Group id.
+    pub id: i64,
+    /// Group name.
+    pub name: String,
+    /// Changes wait for an operator.
+    pub manual_approval: bool,
+    /// Drift is repaired automatically.
+    pub auto_repair: bool,
+    /// Enabled domains, by name.
+    pub domains: Vec<ServedDomain>,
+}
+
+/// One enabled domain of a [`ServedGroup`].
+#[derive(Debug, Clone)]
+pub struct ServedDomain {
+    /// Domain id.
+    pub id: i64,
+    /// Its version.
+    pub version: i64,
+    /// The validated domain.
+    pub spec: DomainSpec,
+}
+
 /// What to do with a deleted group's domains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnDelete {
@@ -158,6 +188,8 @@ pub struct GroupInput {
     pub server_id: Option<Option<i64>>,
     /// Manual approval.
     pub manual_approval: Option<bool>,
+    /// Automatic drift repair.
+    pub auto_repair: Option<bool>,
 }
 
 /// Domain list filters.
@@ -237,6 +269,7 @@ impl DomainsService {
             name: g.name,
             description: g.description,
             manual_approval: g.manual_approval,
+            auto_repair: g.auto_repair,
             domain_count: count,
             version: g.version,
             created_at: g.created_at,
@@ -398,6 +431,7 @@ impl DomainsService {
             description: Set(description),
             server_id: Set(server_id),
             manual_approval: Set(input.manual_approval.unwrap_or(false)),
+            auto_repair: Set(input.auto_repair.unwrap_or(false)),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -472,6 +506,9 @@ impl DomainsService {
         if let Some(m) = input.manual_approval {
             am.manual_approval = Set(m);
         }
+        if let Some(r) = input.auto_repair {
+            am.auto_repair = Set(r);
+        }
         am.version = Set(before.version + 1);
         am.updated_at = Set(Utc::now());
         let after = am.update(&txn).await.map_err(|e| match db(e) {
@@ -507,8 +544,8 @@ impl DomainsService {
                 .map_err(db)?;
         }
         let servers: Vec<i64> = before.server_id.into_iter().chain(after.server_id).collect();
-        let summary = json!({"before": {"name": before.name, "server_id": before.server_id, "manual_approval": before.manual_approval},
-            "after": {"name": after.name, "server_id": after.server_id, "manual_approval": after.manual_approval}});
+        let summary = json!({"before": {"name": before.name, "server_id": before.server_id, "manual_approval": before.manual_approval, "auto_repair": before.auto_repair},
+            "after": {"name": after.name, "server_id": after.server_id, "manual_approval": after.manual_approval, "auto_repair": after.auto_repair}});
         let trail = Trail::audit(AuditDraft::new(actor, "domain_group.update", "domain_group", Some(id.to_string()), summary)).with_event(
             DomainGroupChanged { group_id: id, change: if rebound { "rebound" } else { "updated" }.into(), server_ids: servers }.draft(),
         );
@@ -600,6 +637,40 @@ impl DomainsService {
             out.push((g.id, g.name, n));
         }
         Ok(out)
+    }
+
+    /// The groups bound to `server_id` (by id) with their enabled domains (by name), validated.
+    pub async fn served_by(&self, server_id: i64) -> Result<Vec<ServedGroup>, ServiceError> {
+        let c = self.db.connection();
+        let groups =
+            group::Entity::find().filter(group::Column::ServerId.eq(server_id)).order_by_asc(group::Column::Id).all(c).await.map_err(db)?;
+        let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+        let rows = domain::Entity::find()
+            .filter(domain::Column::GroupId.is_in(ids))
+            .filter(domain::Column::Enabled.eq(true))
+            .order_by_asc(domain::Column::Name)
+            .order_by_asc(domain::Column::Id)
+            .all(c)
+            .await
+            .map_err(db)?;
+        let mut by_group: HashMap<i64, Vec<ServedDomain>> = HashMap::new();
+        for m in rows {
+            let spec = spec::domain(&Self::input_of(&m)?).map_err(|e| {
+                let why = e.first().map(|f| format!("{}: {}", f.field, f.message)).unwrap_or_default();
+                ServiceError::Internal(format!("stored domain {} ({}) no longer validates ({why}); fix or delete it", m.id, m.name))
+            })?;
+            by_group.entry(m.group_id).or_default().push(ServedDomain { id: m.id, version: m.version, spec });
+        }
+        Ok(groups
+            .into_iter()
+            .map(|g| ServedGroup {
+                domains: by_group.remove(&g.id).unwrap_or_default(),
+                id: g.id,
+                name: g.name,
+                manual_approval: g.manual_approval,
+                auto_repair: g.auto_repair,
+            })
+            .collect())
     }
 
     // ----- domains -----

@@ -16,6 +16,8 @@ pub mod group {
         pub description: String,
         pub server_id: Option<i64>,
         pub manual_approval: bool,
+        /// Drift on the group's server is repaired automatically instead of waiting for an operator.
+        pub auto_repair: bool,
         pub version: i64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
@@ -84,6 +86,7 @@ enum DomainGroups {
     Description,
     ServerId,
     ManualApproval,
+    AutoRepair,
     Version,
     CreatedAt,
     UpdatedAt,
@@ -212,5 +215,27 @@ impl MigrationTrait for CreateDomains {
         )
         .await?;
         m.create_index(Index::create().name("ix_domain_names_domain").table(DomainNames::Table).col(DomainNames::DomainId).to_owned()).await
+    }
+}
+
+/// `domains_0002_auto_repair`: groups may ask the proxy to repair drift by itself.
+pub struct AddAutoRepair;
+
+impl MigrationName for AddAutoRepair {
+    fn name(&self) -> &str {
+        "domains_0002_auto_repair"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddAutoRepair {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(DomainGroups::Table)
+                .add_column(ColumnDef::new(DomainGroups::AutoRepair).boolean().not_null().default(false))
+                .to_owned(),
+        )
+        .await
     }
 }

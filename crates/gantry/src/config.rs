@@ -158,6 +158,49 @@ impl Default for ServersConfig {
     }
 }
 
+/// Proxy module tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Quiet time after the last domain edit before a server is reconciled, milliseconds.
+    pub debounce_ms: u64,
+    /// Longest a burst of edits can hold a reconcile back, milliseconds.
+    pub max_delay_ms: u64,
+    /// How often desired and live configurations are compared on every server, seconds.
+    pub reconcile_interval_seconds: u64,
+    /// How often Gantry reads back its files from every server to detect drift, seconds (0 disables).
+    pub drift_interval_seconds: u64,
+    /// A worker's hold on a server without renewal, seconds; a crashed replica's apply is taken over after it.
+    pub lease_seconds: u64,
+    /// How long an apply waits for nginx to serve the new generation, seconds.
+    pub verify_timeout_seconds: u64,
+    /// Generations kept per server.
+    pub keep_generations: u64,
+    /// Servers a rollout applies at once after its canary.
+    pub rollout_parallel: usize,
+    /// Failed servers a rollout tolerates before it stops.
+    pub rollout_max_failures: usize,
+    /// Default port of the loopback status server on each proxy (server parameter `proxy_status_port` overrides).
+    pub status_port: u16,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            debounce_ms: 500,
+            max_delay_ms: 5000,
+            reconcile_interval_seconds: 60,
+            drift_interval_seconds: 300,
+            lease_seconds: 60,
+            verify_timeout_seconds: 10,
+            keep_generations: 50,
+            rollout_parallel: 4,
+            rollout_max_failures: 0,
+            status_port: 8089,
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -204,6 +247,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// Servers.
     pub servers: ServersConfig,
+    /// Reverse-proxy deployment.
+    pub proxy: ProxyConfig,
 }
 
 impl Default for Config {
@@ -228,6 +273,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             events: EventsConfig::default(),
             servers: ServersConfig::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -408,6 +454,27 @@ impl Config {
         }
         if self.auth.max_failures == 0 {
             return bad("auth.max_failures", "must be at least 1");
+        }
+        if self.proxy.debounce_ms > 60_000 || self.proxy.max_delay_ms < self.proxy.debounce_ms {
+            return bad("proxy.debounce_ms", "must be at most 60000 and at most proxy.max_delay_ms");
+        }
+        if self.proxy.reconcile_interval_seconds == 0 {
+            return bad("proxy.reconcile_interval_seconds", "must be at least 1");
+        }
+        if self.proxy.lease_seconds < 2 {
+            return bad("proxy.lease_seconds", "must be at least 2");
+        }
+        if !(1..=300).contains(&self.proxy.verify_timeout_seconds) {
+            return bad("proxy.verify_timeout_seconds", "must be between 1 and 300");
+        }
+        if self.proxy.keep_generations < 2 {
+            return bad("proxy.keep_generations", "must be at least 2");
+        }
+        if !(1..=64).contains(&self.proxy.rollout_parallel) {
+            return bad("proxy.rollout_parallel", "must be between 1 and 64");
+        }
+        if self.proxy.status_port < 1024 {
+            return bad("proxy.status_port", "must be between 1024 and 65535");
         }
         Ok(())
     }

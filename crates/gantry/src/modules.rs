@@ -4,6 +4,7 @@ use crate::config::Config;
 use gantry_api::module::Module;
 use gantry_api::platform::PlatformModule;
 use gantry_domains::DomainsModule;
+use gantry_proxy::{ProxyModule, ProxySettings};
 use gantry_servers::{ServersModule, ServersSettings};
 use gantry_ssh::Timeouts;
 use std::time::Duration;
@@ -25,5 +26,19 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
             },
         }),
         Box::new(DomainsModule),
+        Box::new(ProxyModule {
+            settings: ProxySettings {
+                debounce: Duration::from_millis(cfg.proxy.debounce_ms),
+                max_delay: Duration::from_millis(cfg.proxy.max_delay_ms),
+                reconcile_interval: Duration::from_secs(cfg.proxy.reconcile_interval_seconds),
+                drift_interval: Duration::from_secs(cfg.proxy.drift_interval_seconds),
+                lease: Duration::from_secs(cfg.proxy.lease_seconds),
+                verify_timeout: Duration::from_secs(cfg.proxy.verify_timeout_seconds),
+                keep_generations: cfg.proxy.keep_generations,
+                rollout_parallel: cfg.proxy.rollout_parallel,
+                rollout_max_failures: cfg.proxy.rollout_max_failures,
+                status_port: cfg.proxy.status_port,
+            },
+        }),
     ]
 }

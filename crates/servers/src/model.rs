@@ -190,6 +190,8 @@ pub const PARAMETERS: &[(&str, &str)] = &[
     ("proxy_listen_address", "IP address the reverse proxy listens on (default: all)"),
     ("connect_timeout_seconds", "SSH connect timeout, 1–60 (default 5)"),
     ("command_timeout_seconds", "remote command timeout, 1–3600 (default 60)"),
+    ("proxy_status_port", "port of the proxy's loopback status server, 1024–65535 (default 8089)"),
+    ("proxy_auto_install", "boolean: install the reverse proxy as soon as the server is reachable"),
 ];
 
 fn safe_abs_path(s: &str) -> bool {
@@ -209,6 +211,8 @@ pub fn parse_parameters(raw: &BTreeMap<String, Value>) -> Result<BTreeMap<String
             "proxy_listen_address" => v.as_str().is_some_and(|s| s.parse::<IpAddr>().is_ok()),
             "connect_timeout_seconds" => v.as_u64().is_some_and(|n| (1..=60).contains(&n)),
             "command_timeout_seconds" => v.as_u64().is_some_and(|n| (1..=3600).contains(&n)),
+            "proxy_status_port" => v.as_u64().is_some_and(|n| (1024..=65535).contains(&n)),
+            "proxy_auto_install" => v.is_boolean(),
             _ => {
                 let known: Vec<&str> = PARAMETERS.iter().map(|(k, _)| *k).collect();
                 errors.push(FieldError::new(field, format!("unknown parameter; known: {}", known.join(", "))));

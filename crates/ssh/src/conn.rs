@@ -156,7 +156,7 @@ pub struct RunOptions {
 
 /// Checks the server's host key against the pin inside the handshake, so a
 /// changed key aborts the connection before any credential is sent.
-struct HostKeyCheck {
+pub(crate) struct HostKeyCheck {
     pinned: Option<String>,
     seen: Arc<Mutex<Option<String>>>,
 }
@@ -180,13 +180,13 @@ impl client::Handler for HostKeyCheck {
 
 /// An authenticated SSH connection.
 pub struct Connection {
-    handle: Handle<HostKeyCheck>,
+    pub(crate) handle: Handle<HostKeyCheck>,
     /// The server's host-key fingerprint (`SHA256:…`).
     pub host_key: String,
     pub(crate) signature: String,
     pub(crate) last_used: Mutex<Instant>,
     timeouts: Timeouts,
-    server_id: i64,
+    pub(crate) server_id: i64,
 }
 
 fn timed_out(step: Step, d: Duration) -> SshError {

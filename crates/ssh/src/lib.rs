@@ -17,12 +17,14 @@ mod fanout;
 pub mod keys;
 mod pool;
 pub mod quote;
+mod tunnel;
 
 pub use conn::{Connection, Output, RunOptions, Step, StepReport, Target, Timeouts};
 pub use fanout::fan_out;
 pub use keys::{KeyError, SshKey};
 pub use pool::Pool;
 pub use quote::{Cmd, QuoteError};
+pub use tunnel::{HttpReply, parse_reply};
 
 /// What can go wrong talking to a server, by the step that failed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

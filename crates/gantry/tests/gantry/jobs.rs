@@ -98,7 +98,7 @@ async fn wait_final(s: &Session, id: i64) -> Value {
 }
 
 /// Reads SSE frames until `stop` returns true for a parsed event, within 15 s.
-async fn read_events(r: &mut reqwest::Response, mut stop: impl FnMut(&str, &Value) -> bool) -> Vec<(String, Value)> {
+pub(crate) async fn read_events(r: &mut reqwest::Response, mut stop: impl FnMut(&str, &Value) -> bool) -> Vec<(String, Value)> {
     let mut buf = String::new();
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);

@@ -21,6 +21,7 @@ mod fleet;
 mod jobs;
 mod ops;
 mod problems;
+mod proxy;
 mod servers;
 mod tokens;
 mod users;

@@ -77,6 +77,39 @@ fn push_line(log: &str, line: LogLine) -> Result<String, StoreError> {
     serde_json::to_string(&lines).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Inserts a queued job on `c`, so a module can enqueue work in the same
+/// transaction as the change that calls for it (the job exists exactly when
+/// the change does). The caller wakes the runner after committing.
+pub async fn insert_job<C: ConnectionTrait>(c: &C, j: NewJob) -> StoreResult<Job> {
+    let now = Utc::now();
+    let m = job::ActiveModel {
+        kind: Set(j.kind),
+        status: Set(JobStatus::Queued.as_str().into()),
+        payload: Set(j.payload.to_string()),
+        attempts: Set(0),
+        max_attempts: Set(j.max_attempts.max(1)),
+        progress: Set(0),
+        message: Set(None),
+        log: Set("[]".into()),
+        result: Set(None),
+        error: Set(None),
+        created_by: Set(j.created_by.map(|u| u.0)),
+        audience: Set(j.audience.as_str().into()),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        run_after: Set(j.run_after.unwrap_or(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        ..Default::default()
+    }
+    .insert(c)
+    .await
+    .map_err(db)?;
+    to_job(m)
+}
+
 impl SqlJobs {
     /// One claim attempt inside a transaction; `Ok(None)` when nothing is due.
     async fn claim_once<C: ConnectionTrait>(
@@ -141,39 +174,14 @@ impl JobRepo for SqlJobs {
     async fn enqueue(&self, j: NewJob, trail: Trail) -> StoreResult<Job> {
         let _w = self.db.write_guard().await;
         let txn = self.db.conn.begin().await.map_err(db)?;
-        let now = Utc::now();
-        let m = job::ActiveModel {
-            kind: Set(j.kind),
-            status: Set(JobStatus::Queued.as_str().into()),
-            payload: Set(j.payload.to_string()),
-            attempts: Set(0),
-            max_attempts: Set(j.max_attempts.max(1)),
-            progress: Set(0),
-            message: Set(None),
-            log: Set("[]".into()),
-            result: Set(None),
-            error: Set(None),
-            created_by: Set(j.created_by.map(|u| u.0)),
-            audience: Set(j.audience.as_str().into()),
-            lease_owner: Set(None),
-            lease_expires_at: Set(None),
-            run_after: Set(j.run_after.unwrap_or(now)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            started_at: Set(None),
-            finished_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(db)?;
+        let job = insert_job(&txn, j).await?;
         let mut trail = trail;
         if let Some(a) = trail.audit.as_mut() {
-            a.entity_id = Some(m.id.to_string());
+            a.entity_id = Some(job.id.to_string());
         }
         write_trail(&txn, trail).await?;
         txn.commit().await.map_err(db)?;
-        to_job(m)
+        Ok(job)
     }
 
     async fn claim(&self, owner: &str, kinds: &[String], lease: Duration) -> StoreResult<Option<Job>> {

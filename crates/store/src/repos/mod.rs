@@ -3,6 +3,8 @@
 mod audit;
 mod events;
 mod jobs;
+
+pub use jobs::insert_job;
 mod sessions;
 mod tokens;
 mod users;

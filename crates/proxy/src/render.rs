@@ -1,0 +1,338 @@
+//! Typed model → nginx text.
+//!
+//! Rendering is a pure function of the validated domains (from
+//! `gantry-domains`) and a server's [`RenderSettings`]: the same state always
+//! gives byte-identical files and therefore the same content hash. Nothing
+//! here escapes anything: every value that reaches a directive was parsed by
+//! the domains module into a type that cannot break out of it (names, IP
+//! literals, path prefixes, header tokens and quoted values, CIDRs).
+//!
+//! A generation is a set of files in one directory that nginx includes with
+//! `live/*.conf`:
+//! - `00-gantry.conf`: Gantry's own part, the status server on
+//!   `127.0.0.1:<status port>` whose `/gantry/generation` answers the content
+//!   hash (the marker that tells which generation nginx has loaded), the
+//!   WebSocket `map`, and the server-name hash sizes;
+//! - `group-<id>.conf`: one file per domain group bound to the server, one
+//!   `server` block per enabled domain, in name order.
+//!
+//! Upstreams are always IP literals, so no DNS lookup can ever stop nginx.
+
+use gantry_domains::ServedGroup;
+use gantry_domains::model::Scheme;
+use gantry_domains::spec::{DomainSpec, Route};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// The file holding Gantry's own part of a generation.
+pub const MARKER_FILE: &str = "00-gantry.conf";
+/// The path answering the generation's content hash on the status server.
+pub const MARKER_PATH: &str = "/gantry/generation";
+/// The path each domain answers (to local clients only) with its id and block hash.
+pub const ROUTE_PATH: &str = "/.well-known/gantry/route";
+/// Stands for the content hash while it is computed.
+const HASH_SLOT: &str = "@@GANTRY_CONTENT_HASH@@";
+
+/// http-level directives Gantry sets in `00-gantry.conf` unless the operator's own configuration already does.
+pub const HTTP_DEFAULTS: &[&str] = &["server_names_hash_bucket_size", "server_names_hash_max_size"];
+
+/// Per-server rendering settings (from the server's parameters and what the install found).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderSettings {
+    /// Listen only on this address (the server's `proxy_listen_address`); `None` listens on all.
+    pub listen: Option<IpAddr>,
+    /// With `listen: None`, also listen on `[::]` (the host has IPv6).
+    pub ipv6: bool,
+    /// Port of the status server on 127.0.0.1.
+    pub status_port: u16,
+    /// http-level directives the operator's nginx.conf sets itself; Gantry leaves them out.
+    pub operator_directives: BTreeSet<String>,
+}
+
+impl Default for RenderSettings {
+    fn default() -> Self {
+        Self { listen: None, ipv6: true, status_port: 8089, operator_directives: BTreeSet::new() }
+    }
+}
+
+/// What a rendered domain looks like, for plans and verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainDigest {
+    /// Domain name (ASCII).
+    pub name: String,
+    /// Its group.
+    pub group_id: i64,
+    /// First 16 hex digits of the SHA-256 of its server block; the block answers it on [`ROUTE_PATH`].
+    pub hash: String,
+}
+
+/// One group's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupFile {
+    /// The group.
+    pub group_id: i64,
+    /// `group-<id>.conf`.
+    pub name: String,
+    /// The text.
+    pub content: String,
+    /// Its domains by id.
+    pub domains: BTreeMap<i64, DomainDigest>,
+}
+
+/// A whole generation's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// File name → content, in include order.
+    pub files: BTreeMap<String, String>,
+    /// SHA-256 (hex) over every file, with the marker's own hash left out.
+    pub hash: String,
+    /// Every served domain by id.
+    pub domains: BTreeMap<i64, DomainDigest>,
+}
+
+/// The file name of a group's configuration.
+pub fn group_file_name(group_id: i64) -> String {
+    format!("group-{group_id}.conf")
+}
+
+/// The group a generation file belongs to, if it is a group file.
+pub fn group_of_file(name: &str) -> Option<i64> {
+    name.strip_prefix("group-")?.strip_suffix(".conf")?.parse().ok()
+}
+
+fn sha256_hex(text: &str) -> String {
+    gantry_core::tokens::digest(text)
+}
+
+/// `ip:port` as nginx writes an upstream (IPv6 in brackets).
+fn socket(ip: &str, port: u16) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+        _ => format!("{ip}:{port}"),
+    }
+}
+
+fn scheme(s: Scheme) -> &'static str {
+    match s {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    }
+}
+
+fn listen_lines(out: &mut String, s: &RenderSettings) {
+    match s.listen {
+        Some(ip) => {
+            let _ = writeln!(out, "    listen {};", socket(&ip.to_string(), 80));
+        }
+        None => {
+            out.push_str("    listen 80;\n");
+            if s.ipv6 {
+                out.push_str("    listen [::]:80;\n");
+            }
+        }
+    }
+}
+
+fn proxy_location(out: &mut String, path: &str, target: &str, port: u16, sch: Scheme) {
+    let _ = writeln!(out, "    location {path} {{");
+    let _ = writeln!(out, "        proxy_pass {}://{};", scheme(sch), socket(target, port));
+    if sch == Scheme::Https {
+        out.push_str("        proxy_ssl_server_name on;\n");
+        out.push_str("        proxy_ssl_name $host;\n");
+    }
+    out.push_str("    }\n");
+}
+
+/// The body of a domain's `server` block, without the route marker.
+fn server_body(d: &DomainSpec, s: &RenderSettings) -> String {
+    let mut o = String::with_capacity(1024);
+    listen_lines(&mut o, s);
+    let mut names = vec![d.name.as_str()];
+    names.extend(d.aliases.iter().map(|a| a.as_str()));
+    let _ = writeln!(o, "    server_name {};", names.join(" "));
+    let opt = &d.options;
+    if let Some(mb) = opt.max_body_size_mb {
+        if mb == 0 {
+            o.push_str("    client_max_body_size 0;\n");
+        } else {
+            let _ = writeln!(o, "    client_max_body_size {mb}m;");
+        }
+    }
+    for (directive, v) in [
+        ("proxy_connect_timeout", opt.proxy_connect_timeout),
+        ("proxy_read_timeout", opt.proxy_read_timeout),
+        ("proxy_send_timeout", opt.proxy_send_timeout),
+    ] {
+        if let Some(secs) = v {
+            let _ = writeln!(o, "    {directive} {secs}s;");
+        }
+    }
+    // nginx applies access rules in order, first match wins: the allow list,
+    // then the deny list, then (only when an allow list exists) everyone else is refused.
+    for net in &opt.allow {
+        let _ = writeln!(o, "    allow {net};");
+    }
+    for net in &opt.deny {
+        let _ = writeln!(o, "    deny {net};");
+    }
+    if !opt.allow.is_empty() {
+        o.push_str("    deny all;\n");
+    }
+    for h in &opt.response_headers {
+        let _ = writeln!(o, "    add_header {} \"{}\" always;", h.name, h.value);
+    }
+    o.push_str("    proxy_http_version 1.1;\n");
+    o.push_str("    proxy_set_header Host $host;\n");
+    o.push_str("    proxy_set_header X-Real-IP $remote_addr;\n");
+    o.push_str("    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n");
+    o.push_str("    proxy_set_header X-Forwarded-Proto $scheme;\n");
+    o.push_str("    proxy_set_header X-Forwarded-Host $host;\n");
+    if opt.websocket {
+        o.push_str("    proxy_set_header Upgrade $http_upgrade;\n");
+        o.push_str("    proxy_set_header Connection $gantry_connection_upgrade;\n");
+    }
+    // Routes come longest prefix first (the domains module stores them so);
+    // nginx itself picks the longest matching prefix location, so the order
+    // is for people reading the file.
+    for Route { path, target_ip, target_port, scheme } in &d.routes {
+        proxy_location(&mut o, path, target_ip, *target_port, *scheme);
+    }
+    if !d.routes.iter().any(|r| r.path == "/") {
+        proxy_location(&mut o, "/", &d.target.to_string(), d.port, d.scheme);
+    }
+    o
+}
+
+/// The location that answers local verification requests with the block's identity.
+///
+/// `return` runs in nginx's rewrite phase, before `allow`/`deny` are looked
+/// at, so the loopback-only rule is an `if` on the client address (one of the
+/// uses of `if` nginx documents as safe); everyone else gets a plain 404.
+fn route_marker(out: &mut String, id: i64, hash: &str, s: &RenderSettings) {
+    let mut local = vec![r"127\.0\.0\.1".to_string(), "::1".to_string()];
+    if let Some(ip) = s.listen {
+        local.push(ip.to_string().replace('.', r"\."));
+    }
+    let _ = writeln!(out, "    location = {ROUTE_PATH} {{");
+    out.push_str("        access_log off;\n");
+    out.push_str("        default_type text/plain;\n");
+    let _ = writeln!(out, "        if ($remote_addr !~ \"^({})$\") {{\n            return 404;\n        }}", local.join("|"));
+    let _ = writeln!(out, "        return 200 \"{id} {hash}\\n\";");
+    out.push_str("    }\n");
+}
+
+/// Renders one group's file.
+pub fn render_group(g: &ServedGroup, s: &RenderSettings) -> GroupFile {
+    let mut out = String::with_capacity(256 + g.domains.len() * 1200);
+    let n = g.domains.len();
+    let _ =
+        writeln!(out, "# Managed by Gantry: domain group {} ({}), {n} domain{}. Do not edit.", g.id, g.name, if n == 1 { "" } else { "s" });
+    let mut domains = BTreeMap::new();
+    for d in &g.domains {
+        let body = server_body(&d.spec, s);
+        let hash: String = sha256_hex(&body).chars().take(16).collect();
+        let _ = writeln!(out, "\n# domain {}: {}", d.id, d.spec.name.as_str());
+        out.push_str("server {\n");
+        out.push_str(&body);
+        route_marker(&mut out, d.id, &hash, s);
+        out.push_str("}\n");
+        domains.insert(d.id, DomainDigest { name: d.spec.name.as_str().to_string(), group_id: g.id, hash });
+    }
+    GroupFile { group_id: g.id, name: group_file_name(g.id), content: out, domains }
+}
+
+/// How many server names a file declares, and the longest one (the hash sizes depend on both).
+fn name_stats(content: &str) -> (usize, usize) {
+    let mut count = 0;
+    let mut longest = 0;
+    for line in content.lines() {
+        if let Some(rest) = line.trim_start().strip_prefix("server_name ") {
+            for n in rest.trim_end_matches(';').split_whitespace() {
+                count += 1;
+                longest = longest.max(n.len());
+            }
+        }
+    }
+    (count, longest)
+}
+
+/// nginx's bucket for server names must hold the longest name; see
+/// `NGX_HASH_ELT_SIZE`: a pointer, the name plus two bytes aligned to 8, and
+/// the bucket's terminating pointer.
+fn bucket_size(longest: usize) -> usize {
+    let need = 8 + (longest + 2).div_ceil(8) * 8 + 8;
+    need.next_power_of_two().max(64)
+}
+
+/// Assembles a generation from group files (in any order), adding `00-gantry.conf` and the content hash.
+pub fn assemble(groups: Vec<GroupFile>, s: &RenderSettings) -> Rendered {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut domains = BTreeMap::new();
+    let (mut names, mut longest) = (0usize, 0usize);
+    for g in groups {
+        let (n, l) = name_stats(&g.content);
+        names += n;
+        longest = longest.max(l);
+        domains.extend(g.domains);
+        files.insert(g.name, g.content);
+    }
+    let mut m = String::with_capacity(1024);
+    m.push_str("# Managed by Gantry. Do not edit: Gantry replaces this directory on every apply\n");
+    m.push_str("# and reports hand edits as drift.\n");
+    let _ = writeln!(m, "# content hash: {HASH_SLOT}");
+    m.push('\n');
+    if !s.operator_directives.contains("server_names_hash_bucket_size") {
+        // Long names (up to 253 characters) do not fit nginx's default bucket.
+        let _ = writeln!(m, "server_names_hash_bucket_size {};", bucket_size(longest.max(64)));
+    }
+    if !s.operator_directives.contains("server_names_hash_max_size") {
+        let _ = writeln!(m, "server_names_hash_max_size {};", (names * 2).next_power_of_two().max(512));
+    }
+    m.push_str("\nmap $http_upgrade $gantry_connection_upgrade {\n    default upgrade;\n    ''      close;\n}\n\n");
+    m.push_str("# Status and generation marker, for Gantry's verification over SSH; loopback only.\n");
+    m.push_str("server {\n");
+    let _ = writeln!(m, "    listen 127.0.0.1:{};", s.status_port);
+    m.push_str("    server_name gantry-status;\n");
+    m.push_str("    access_log off;\n");
+    let _ =
+        writeln!(m, "    location = {MARKER_PATH} {{\n        default_type text/plain;\n        return 200 \"{HASH_SLOT}\\n\";\n    }}");
+    m.push_str("    location = /gantry/nginx-status {\n        stub_status;\n    }\n");
+    m.push_str("    location / {\n        return 404;\n    }\n}\n");
+    files.insert(MARKER_FILE.to_string(), m);
+    let hash = content_hash(&files);
+    if let Some(marker) = files.get_mut(MARKER_FILE) {
+        *marker = marker.replace(HASH_SLOT, &hash);
+    }
+    Rendered { files, hash, domains }
+}
+
+/// SHA-256 over the files (names and contents, length-prefixed), with the marker's hash slot unfilled.
+fn content_hash(files: &BTreeMap<String, String>) -> String {
+    let mut all = String::new();
+    for (name, content) in files {
+        let _ = writeln!(all, "{}:{}:{}:{}", name.len(), name, content.len(), content);
+    }
+    sha256_hex(&all)
+}
+
+/// Recomputes a generation's hash from its stored files (the marker's own hash put back into the slot).
+pub fn hash_of_files(files: &BTreeMap<String, String>) -> Option<String> {
+    let marker = files.get(MARKER_FILE)?;
+    let claimed = marker.lines().find_map(|l| l.strip_prefix("# content hash: "))?.trim().to_string();
+    let mut unfilled = files.clone();
+    unfilled.insert(MARKER_FILE.to_string(), marker.replace(&claimed, HASH_SLOT));
+    let h = content_hash(&unfilled);
+    (h == claimed).then_some(h)
+}
+
+/// Renders a server's whole desired configuration.
+pub fn render(groups: &[ServedGroup], s: &RenderSettings) -> Rendered {
+    assemble(groups.iter().map(|g| render_group(g, s)).collect(), s)
+}
+
+/// SHA-256 (hex) of one file's content, as `sha256sum` prints it on the server.
+pub fn file_sha256(content: &str) -> String {
+    sha256_hex(content)
+}

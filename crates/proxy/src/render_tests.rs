@@ -1,0 +1,222 @@
+//! Golden-file tests of the renderer. Every golden file is also checked by
+//! the real `nginx -t` (Debian's nginx), so a snapshot that nginx would
+//! reject can never be accepted. `GANTRY_UPDATE_GOLDEN=1` rewrites them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::render::*;
+use gantry_domains::spec::{self, DomainInput, Header, OptionsInput, RouteInput};
+use gantry_domains::{ServedDomain, ServedGroup};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub(crate) fn domain(id: i64, input: DomainInput) -> ServedDomain {
+    let spec = spec::domain(&input).unwrap_or_else(|e| panic!("test domain {id} invalid: {e:?}"));
+    ServedDomain { id, version: 1, spec }
+}
+
+pub(crate) fn simple(id: i64, name: &str, target: &str, port: u32) -> ServedDomain {
+    domain(id, DomainInput { name: Some(name.into()), target_ip: Some(target.into()), target_port: Some(port), ..Default::default() })
+}
+
+pub(crate) fn group(id: i64, name: &str, domains: Vec<ServedDomain>) -> ServedGroup {
+    ServedGroup { id, name: name.into(), manual_approval: false, auto_repair: false, domains }
+}
+
+fn cases() -> Vec<(&'static str, Vec<ServedGroup>, RenderSettings)> {
+    let all_options = domain(
+        21,
+        DomainInput {
+            name: Some("app.example.com".into()),
+            target_ip: Some("10.0.0.21".into()),
+            target_port: Some(8443),
+            scheme: Some(gantry_domains::model::Scheme::Https),
+            aliases: Some(vec!["www.app.example.com".into(), "app.example.org".into()]),
+            options: Some(OptionsInput {
+                websocket: Some(true),
+                max_body_size_mb: Some(64),
+                proxy_connect_timeout: Some(5),
+                proxy_read_timeout: Some(300),
+                proxy_send_timeout: Some(120),
+                response_headers: Some(vec![
+                    Header { name: "X-Frame-Options".into(), value: "DENY".into() },
+                    Header { name: "Content-Security-Policy".into(), value: "default-src 'self'; img-src *".into() },
+                ]),
+                allow: Some(vec!["10.0.0.0/8".into(), "2001:db8::/32".into()]),
+                deny: Some(vec!["10.6.6.0/24".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let routes = domain(
+        31,
+        DomainInput {
+            name: Some("shop.example.com".into()),
+            target_ip: Some("10.0.0.31".into()),
+            routes: Some(vec![
+                RouteInput { path: "/api/".into(), target_ip: "10.0.0.32".into(), target_port: Some(9000), scheme: None },
+                RouteInput { path: "/api/v2/".into(), target_ip: "2001:db8::33".into(), target_port: Some(9002), scheme: None },
+                RouteInput {
+                    path: "/static/caf%C3%A9/".into(),
+                    target_ip: "10.0.0.34".into(),
+                    target_port: None,
+                    scheme: Some(gantry_domains::model::Scheme::Https),
+                },
+            ]),
+            options: Some(OptionsInput { deny: Some(vec!["192.0.2.0/24".into()]), max_body_size_mb: Some(0), ..Default::default() }),
+            ..Default::default()
+        },
+    );
+    let root_route = domain(
+        32,
+        DomainInput {
+            name: Some("root.example.com".into()),
+            target_ip: Some("10.0.0.35".into()),
+            routes: Some(vec![RouteInput { path: "/".into(), target_ip: "10.0.0.36".into(), target_port: Some(81), scheme: None }]),
+            ..Default::default()
+        },
+    );
+    let long_name = format!("{}.{}.example.com", "a".repeat(63), "b".repeat(63));
+    vec![
+        ("empty", vec![], RenderSettings::default()),
+        (
+            "two_domains",
+            vec![group(1, "web", vec![simple(11, "a.example.com", "10.0.0.11", 8080), simple(12, "b.example.com", "2001:db8::12", 80)])],
+            RenderSettings::default(),
+        ),
+        ("all_options", vec![group(2, "apps", vec![all_options])], RenderSettings::default()),
+        ("routes", vec![group(3, "shop", vec![routes, root_route])], RenderSettings::default()),
+        (
+            "listen_address_and_operator_directives",
+            vec![group(4, "edge", vec![simple(41, "edge.example.com", "10.0.0.41", 80)])],
+            RenderSettings {
+                listen: Some("127.0.0.1".parse().unwrap()),
+                ipv6: false,
+                status_port: 18089,
+                operator_directives: BTreeSet::from(["server_names_hash_bucket_size".to_string()]),
+            },
+        ),
+        (
+            "wildcard_idn_and_long_names",
+            vec![
+                group(5, "wild", vec![simple(51, "*.example.net", "10.0.0.51", 80), simple(52, "bücher.example", "10.0.0.52", 80)]),
+                group(6, "long", vec![simple(61, &long_name, "10.0.0.61", 80)]),
+            ],
+            RenderSettings { ipv6: false, ..RenderSettings::default() },
+        ),
+    ]
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// One text per generation: every file under a `==> name <==` header.
+fn as_text(r: &Rendered) -> String {
+    r.files.iter().map(|(n, c)| format!("==> {n} <==\n{c}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs the real `nginx -t` on a generation, included the way the installed
+/// layout includes it (inside `http`, through a `live/*.conf` glob).
+pub(crate) fn nginx_t(files: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists());
+    let Some(nginx) = nginx else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("nginx is not installed; CI=true requires the golden files to be checked by nginx -t");
+        }
+        eprintln!("SKIPPED nginx -t: nginx is not installed");
+        return Ok(());
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    std::fs::create_dir(&live).unwrap();
+    for (name, content) in files {
+        std::fs::write(live.join(name), content).unwrap();
+    }
+    let d = dir.path().display();
+    let conf = format!(
+        "error_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{}}\nhttp {{\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  access_log off;\n  include {d}/live/*.conf;\n}}\n"
+    );
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    let out =
+        Command::new(nginx).arg("-t").arg("-q").arg("-p").arg(dir.path()).arg("-c").arg(dir.path().join("nginx.conf")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // "could not build optimal ... hash" is a performance warning; everything else counts.
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("[warn]") && !l.contains("could not build optimal")).collect();
+    if out.status.success() && warnings.is_empty() { Ok(()) } else { Err(stderr) }
+}
+
+#[test]
+fn golden_files_match_and_pass_nginx_t() {
+    let update = std::env::var("GANTRY_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let mut names = Vec::new();
+    for (name, groups, settings) in cases() {
+        let r = render(&groups, &settings);
+        let text = as_text(&r);
+        let path = golden_dir().join(format!("{name}.conf"));
+        if update {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("missing golden file {}; run with GANTRY_UPDATE_GOLDEN=1", path.display()));
+        assert_eq!(text, want, "rendering of {name} differs from {}", path.display());
+        nginx_t(&r.files).unwrap_or_else(|e| panic!("nginx -t rejects golden {name}:\n{e}"));
+        assert_eq!(hash_of_files(&r.files).as_deref(), Some(r.hash.as_str()), "{name}: the stored files prove their hash");
+        names.push(format!("{name}.conf"));
+    }
+    // No stale golden file is left unchecked.
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(golden_dir()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    on_disk.sort();
+    names.sort();
+    assert_eq!(on_disk, names);
+}
+
+#[test]
+fn rendering_is_deterministic_and_sensitive() {
+    let g = || vec![group(1, "web", vec![simple(11, "a.example.com", "10.0.0.11", 8080), simple(12, "b.example.com", "10.0.0.12", 80)])];
+    let s = RenderSettings::default();
+    let a = render(&g(), &s);
+    let b = render(&g(), &s);
+    assert_eq!(a, b, "same state, same bytes");
+    // Order of groups handed in does not matter.
+    let two = vec![group(2, "x", vec![simple(21, "x.example.com", "10.0.0.2", 80)]), g().remove(0)];
+    let mut rev = two.clone();
+    rev.reverse();
+    assert_eq!(render(&two, &s).hash, render(&rev, &s).hash);
+    // Any change moves the hash, and only the changed domain's digest.
+    let mut changed = g();
+    changed[0].domains[1] = simple(12, "b.example.com", "10.0.0.99", 80);
+    let c = render(&changed, &s);
+    assert_ne!(a.hash, c.hash);
+    assert_eq!(a.domains[&11], c.domains[&11]);
+    assert_ne!(a.domains[&12].hash, c.domains[&12].hash);
+    // Settings count too.
+    assert_ne!(a.hash, render(&g(), &RenderSettings { status_port: 9999, ..s.clone() }).hash);
+    // A tampered file no longer proves its hash.
+    let mut files = a.files.clone();
+    files.get_mut("group-1.conf").unwrap().push_str("# edited\n");
+    assert_eq!(hash_of_files(&files), None);
+}
+
+#[test]
+fn hostile_values_never_reach_a_file() {
+    // The domains module is the boundary; this checks the renderer only ever sees its types.
+    for bad in ["a.com; include /etc/passwd", "a.com}", "$host.com"] {
+        assert!(spec::domain(&DomainInput { name: Some(bad.into()), target_ip: Some("10.0.0.1".into()), ..Default::default() }).is_err());
+    }
+    let r = render(&[group(1, "web", vec![simple(11, "a.example.com", "10.0.0.11", 80)])], &RenderSettings::default());
+    for (_, c) in r.files {
+        assert_eq!(c.matches('{').count(), c.matches('}').count(), "braces balance");
+    }
+}
+
+#[test]
+fn ten_thousand_domains_pass_nginx_t() {
+    let domains: Vec<ServedDomain> = (0..10_000).map(|i| simple(i, &format!("d{i}.bulk.example.com"), "10.1.0.1", 80)).collect();
+    let r = render(&[group(1, "bulk", domains)], &RenderSettings::default());
+    assert_eq!(r.domains.len(), 10_000);
+    nginx_t(&r.files).unwrap_or_else(|e| panic!("nginx -t rejects 10,000 domains:\n{e}"));
+}
