@@ -344,6 +344,23 @@ pub struct ProxyState {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Whether a domain's latest version is what its server serves.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainLiveState {
+    /// The domain.
+    pub domain_id: i64,
+    /// The server of its group (none while the group is unbound).
+    pub server_id: Option<i64>,
+    /// The live generation on that server.
+    pub live_number: Option<i64>,
+    /// The live configuration serves the domain's latest version (for a disabled domain: does not serve it any more).
+    pub up_to_date: bool,
+    /// Whether the live configuration serves the domain at all.
+    pub served: bool,
+    /// In words.
+    pub detail: String,
+}
+
 /// One server of a rollout.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RolloutTarget {

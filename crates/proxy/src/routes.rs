@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(uninstall))
         .routes(routes!(list_rollouts, create_rollout))
         .routes(routes!(get_rollout))
+        .routes(routes!(domain_state))
 }
 
 fn svc(st: &AppState) -> Result<Arc<ProxyService>, ApiError> {
@@ -216,4 +217,11 @@ async fn create_rollout(
     responses((status = 200, body = Rollout), (status = 404, body = gantry_api::error::Problem)))]
 async fn get_rollout(State(st): State<AppState>, _: Viewer, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Rollout>> {
     Ok(Json(svc(&st)?.rollout(id).await.map_err(e)?))
+}
+
+/// Whether a domain's latest version is live on its server's proxy.
+#[utoipa::path(get, path = "/api/v1/domains/{id}/proxy", tag = "proxy", params(("id" = i64, Path, description = "Domain id")),
+    responses((status = 200, body = DomainLiveState), (status = 404, body = gantry_api::error::Problem)))]
+async fn domain_state(State(st): State<AppState>, _: Viewer, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<DomainLiveState>> {
+    Ok(Json(svc(&st)?.domain_state(id).await.map_err(e)?))
 }

@@ -522,6 +522,57 @@ impl ProxyService {
         })
     }
 
+    /// Whether a domain's latest version is live on its server.
+    pub async fn domain_state(&self, domain_id: i64) -> Result<DomainLiveState, ProxyError> {
+        let d = self.domains.get_domain(domain_id).await?;
+        let Some(server) = d.server.as_ref().map(|s| s.id) else {
+            return Ok(DomainLiveState {
+                domain_id,
+                server_id: None,
+                live_number: None,
+                up_to_date: false,
+                served: false,
+                detail: "its group is not bound to a server".into(),
+            });
+        };
+        let row = self.repo.ensure(server).await?;
+        let Ok(info) = Self::install_info(&row) else {
+            return Ok(DomainLiveState {
+                domain_id,
+                server_id: Some(server),
+                live_number: None,
+                up_to_date: false,
+                served: false,
+                detail: "the proxy is not installed on its server".into(),
+            });
+        };
+        let view = self.server_view(server).await?;
+        let live = self.live(&row).await?;
+        let (desired, _) = self.desired(server, &Self::render_settings(&info, &view), live.as_ref(), false).await?;
+        let live_domains: BTreeMap<i64, DomainDigest> = match &live {
+            Some(g) => parse(&g.domains, "domains")?,
+            None => BTreeMap::new(),
+        };
+        let (want, have) = (desired.domains.get(&domain_id), live_domains.get(&domain_id));
+        let served = have.is_some();
+        let up_to_date = want.map(|w| &w.hash) == have.map(|h| &h.hash);
+        let detail = match (want, have, up_to_date) {
+            (_, _, true) if served => "the live configuration serves its latest version",
+            (_, _, true) => "not served, as intended (disabled)",
+            (Some(_), Some(_), false) => "an older version is live; the change is pending",
+            (Some(_), None, false) => "not live yet; the change is pending",
+            (None, _, false) => "still served; its removal is pending",
+        };
+        Ok(DomainLiveState {
+            domain_id,
+            server_id: Some(server),
+            live_number: live.map(|g| g.number),
+            up_to_date,
+            served,
+            detail: detail.into(),
+        })
+    }
+
     /// A server's generations, newest first.
     pub async fn generations(&self, server_id: i64, page: PageRequest) -> Result<Page<GenerationSummary>, ProxyError> {
         self.servers.get(server_id).await?;

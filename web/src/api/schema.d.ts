@@ -219,6 +219,23 @@ export interface paths {
         patch: operations["update_domain"];
         trace?: never;
     };
+    "/api/v1/domains/{id}/proxy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether a domain's latest version is live on its server's proxy. */
+        get: operations["domain_state"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -291,6 +308,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/proxy/rollouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Fleet rollouts, newest first. */
+        get: operations["list_rollouts"];
+        put?: never;
+        /** Roll the desired configuration out to many servers: canary first, then bounded parallelism, stopping at the failure threshold. */
+        post: operations["create_rollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/proxy/rollouts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One rollout with every server's state. */
+        get: operations["get_rollout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/proxy/servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every server's proxy. */
+        get: operations["list_states"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/servers": {
         parameters: {
             query?: never;
@@ -356,6 +425,159 @@ export interface paths {
         put?: never;
         /** Trust the server's new host key (admins, audited). Until then every operation on the server is refused. */
         post: operations["accept_host_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A server's proxy: install, status, live generation, drift. */
+        get: operations["get_state"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Apply the desired configuration (a job): stage, nginx -t, switch, reload, verify; rolled back on failure. */
+        post: operations["apply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/drift/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Read back Gantry's files on the server now and compare them with the live generation. */
+        post: operations["check_drift"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A server's generations, newest first. */
+        get: operations["list_generations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/generations/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One generation: files, diff against its predecessor, domain changes, nginx output, timings. */
+        get: operations["get_generation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/generations/{number}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Roll back to an earlier generation that served (a job; itself a new generation with the old bytes). */
+        post: operations["rollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Install nginx and Gantry's layout (a job; idempotent), then apply the current configuration. */
+        post: operations["install"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What applying now would change: unified diff, domains added/changed/removed, whether nginx reloads. */
+        get: operations["get_plan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proxy/uninstall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Remove Gantry's configuration from the server (a job); optionally the nginx package too. */
+        post: operations["uninstall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -535,6 +757,13 @@ export interface components {
          * @enum {string}
          */
         Action: "create" | "update" | "unchanged" | "reject";
+        /** @description An apply request. */
+        ApplyBody: {
+            /** @description Make a new generation and reload even if nothing changed (repairs drift). */
+            force?: boolean | null;
+            /** @description Why (shown on the generation; at most 500 characters). */
+            reason?: string | null;
+        };
         /** @description A stored audit record. */
         AuditRecord: {
             /** @description What was done. */
@@ -676,8 +905,19 @@ export interface components {
              */
             version: number;
         };
+        /** @description Which domains a change adds, changes or removes. */
+        DomainChanges: {
+            /** @description Served after, not before. */
+            added: components["schemas"]["DomainRef"][];
+            /** @description Served before and after, with different configuration. */
+            changed: components["schemas"]["DomainRef"][];
+            /** @description Served before, not after. */
+            removed: components["schemas"]["DomainRef"][];
+        };
         /** @description A domain group as the API shows it. */
         DomainGroup: {
+            /** @description Drift on the server is repaired automatically. */
+            auto_repair: boolean;
             /**
              * Format: date-time
              * @description Created.
@@ -736,6 +976,30 @@ export interface components {
              */
             target_port?: number | null;
         };
+        /** @description Whether a domain's latest version is what its server serves. */
+        DomainLiveState: {
+            /** @description In words. */
+            detail: string;
+            /**
+             * Format: int64
+             * @description The domain.
+             */
+            domain_id: number;
+            /**
+             * Format: int64
+             * @description The live generation on that server.
+             */
+            live_number?: number | null;
+            /** @description Whether the live configuration serves the domain at all. */
+            served: boolean;
+            /**
+             * Format: int64
+             * @description The server of its group (none while the group is unbound).
+             */
+            server_id?: number | null;
+            /** @description The live configuration serves the domain's latest version (for a disabled domain: does not serve it any more). */
+            up_to_date: boolean;
+        };
         /** @description Validated per-domain options, as stored and shown. */
         DomainOptions: {
             /** @description Allowed networks. */
@@ -776,6 +1040,45 @@ export interface components {
             /** @description Proxy WebSocket upgrades. */
             websocket: boolean;
         };
+        /** @description A domain in a plan. */
+        DomainRef: {
+            /**
+             * Format: int64
+             * @description Group id.
+             */
+            group_id: number;
+            /**
+             * Format: int64
+             * @description Domain id.
+             */
+            id: number;
+            /** @description Name. */
+            name: string;
+        };
+        /** @description The last drift check. */
+        DriftReport: {
+            /**
+             * Format: date-time
+             * @description When checked.
+             */
+            checked_at: string;
+            /** @description Differences (empty: in sync). */
+            files: components["schemas"]["DriftedFile"][];
+            /**
+             * Format: int64
+             * @description The generation compared against.
+             */
+            generation?: number | null;
+        };
+        /** @description A file that differs on the server from the live generation. */
+        DriftedFile: {
+            /** @description Unified diff, expected → found. */
+            diff: string;
+            /** @description `changed`, `missing`, `extra`. */
+            kind: string;
+            /** @description Path on the server. */
+            path: string;
+        };
         /** @description A stored event. */
         Event: {
             /**
@@ -809,6 +1112,87 @@ export interface components {
          * @enum {string}
          */
         Format: "yaml" | "csv";
+        /** @description A generation with its files and diff. */
+        GenerationDetail: components["schemas"]["GenerationSummary"] & {
+            /** @description Which domains it added, changed, removed. */
+            changes: components["schemas"]["DomainChanges"];
+            /** @description Unified diff against the generation that was live before it. */
+            diff: string;
+            /** @description File name → content. */
+            files: {
+                [key: string]: string;
+            };
+            /** @description nginx's own output when validation or reload failed. */
+            nginx_output?: string | null;
+            /** @description Step durations. */
+            timings: components["schemas"]["Timings"];
+        };
+        /**
+         * @description Where a generation is in its life.
+         * @enum {string}
+         */
+        GenerationStatus: "staged" | "switching" | "live" | "superseded" | "failed" | "interrupted";
+        /** @description A generation as listed. */
+        GenerationSummary: {
+            /** @description Who (user name, or `system:proxy`). */
+            actor: string;
+            /** @description Domains added, changed, removed (counts). */
+            added: number;
+            /** @description Changed count. */
+            changed: number;
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description Finished.
+             */
+            finished_at?: string | null;
+            /** @description Content hash. */
+            hash: string;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /**
+             * Format: int64
+             * @description The job that made it.
+             */
+            job_id?: number | null;
+            /**
+             * Format: int64
+             * @description Per-server number (1, 2, …); the directory name on the server.
+             */
+            number: number;
+            /** @description The reason given. */
+            reason?: string | null;
+            /** @description Removed count. */
+            removed: number;
+            /**
+             * Format: int64
+             * @description The generation it restores, for rollbacks.
+             */
+            rollback_of?: number | null;
+            /**
+             * Format: int64
+             * @description The rollout it belongs to.
+             */
+            rollout_id?: number | null;
+            /**
+             * Format: int64
+             * @description The server.
+             */
+            server_id: number;
+            /** @description Where it is in its life. */
+            status: components["schemas"]["GenerationStatus"];
+            /** @description Why it was made. */
+            trigger: components["schemas"]["Trigger"];
+        };
         /** @description Result of deleting a group. */
         GroupDeleted: {
             /**
@@ -824,6 +1208,8 @@ export interface components {
         };
         /** @description A group to create, or changes to one. */
         GroupRequest: {
+            /** @description Hand edits of this group's configuration on the server (drift) are repaired automatically. */
+            auto_repair?: boolean | null;
             /** @description Description. */
             description?: string | null;
             /** @description Changes wait as a pending plan until an operator applies them. */
@@ -858,6 +1244,43 @@ export interface components {
             dry_run: boolean;
             /** @description `yaml` or `csv`. */
             format: components["schemas"]["Format"];
+        };
+        /** @description What the install found and set up; kept per server and used by every later operation. */
+        InstallInfo: {
+            /** @description The nginx configuration directory. */
+            conf_dir: string;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            installed_at: string;
+            /** @description Whether Gantry installed the package (false: it was there already). */
+            installed_package: boolean;
+            /** @description The host has IPv6 (Gantry also listens on `[::]:80`). */
+            ipv6: boolean;
+            /** @description The main-context include directory Gantry's `worker_shutdown_timeout` went into, if any. */
+            main_include_dir?: string | null;
+            /** @description nginx's version. */
+            nginx_version: string;
+            /** @description Notes for the operator (e.g. no systemd, so nothing starts nginx at boot). */
+            notes: string[];
+            /** @description http-level directives the operator's configuration sets itself (Gantry leaves them out). */
+            operator_directives: string[];
+            /** @description The family (package manager). */
+            os_family: components["schemas"]["OsFamily"];
+            /** @description `/etc/os-release` `ID`. */
+            os_id: string;
+            /** @description Human-readable OS name. */
+            os_name: string;
+            /** @description nginx's pid file. */
+            pid_file: string;
+            /**
+             * Format: int32
+             * @description The loopback status server's port.
+             */
+            status_port: number;
+            /** @description systemd manages nginx (else Gantry starts and reloads it directly). */
+            systemd: boolean;
         };
         /** @description A stored job. */
         Job: {
@@ -1068,6 +1491,11 @@ export interface components {
             /** @description Proxy WebSocket upgrades. */
             websocket?: boolean | null;
         };
+        /**
+         * @description The operating-system family, which decides the package manager.
+         * @enum {string}
+         */
+        OsFamily: "debian" | "rhel";
         /** @description A page of results. */
         PageOf_AuditRecord: {
             /** @description The rows. */
@@ -1162,6 +1590,8 @@ export interface components {
         PageOf_DomainGroup: {
             /** @description The rows. */
             items: {
+                /** @description Drift on the server is repaired automatically. */
+                auto_repair: boolean;
                 /**
                  * Format: date-time
                  * @description Created.
@@ -1194,6 +1624,72 @@ export interface components {
                  * @description Version (`ETag`).
                  */
                 version: number;
+            }[];
+            /** @description Cursor for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of results. */
+        PageOf_GenerationSummary: {
+            /** @description The rows. */
+            items: {
+                /** @description Who (user name, or `system:proxy`). */
+                actor: string;
+                /** @description Domains added, changed, removed (counts). */
+                added: number;
+                /** @description Changed count. */
+                changed: number;
+                /**
+                 * Format: date-time
+                 * @description Created.
+                 */
+                created_at: string;
+                /** @description Why it failed. */
+                error?: string | null;
+                /**
+                 * Format: date-time
+                 * @description Finished.
+                 */
+                finished_at?: string | null;
+                /** @description Content hash. */
+                hash: string;
+                /**
+                 * Format: int64
+                 * @description Id.
+                 */
+                id: number;
+                /**
+                 * Format: int64
+                 * @description The job that made it.
+                 */
+                job_id?: number | null;
+                /**
+                 * Format: int64
+                 * @description Per-server number (1, 2, …); the directory name on the server.
+                 */
+                number: number;
+                /** @description The reason given. */
+                reason?: string | null;
+                /** @description Removed count. */
+                removed: number;
+                /**
+                 * Format: int64
+                 * @description The generation it restores, for rollbacks.
+                 */
+                rollback_of?: number | null;
+                /**
+                 * Format: int64
+                 * @description The rollout it belongs to.
+                 */
+                rollout_id?: number | null;
+                /**
+                 * Format: int64
+                 * @description The server.
+                 */
+                server_id: number;
+                /** @description Where it is in its life. */
+                status: components["schemas"]["GenerationStatus"];
+                /** @description Why it was made. */
+                trigger: components["schemas"]["Trigger"];
             }[];
             /** @description Cursor for the next page; absent on the last page. */
             next?: string | null;
@@ -1270,6 +1766,54 @@ export interface components {
                 started_at?: string | null;
                 /** @description Status. */
                 status: components["schemas"]["JobStatus"];
+            }[];
+            /** @description Cursor for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of results. */
+        PageOf_Rollout: {
+            /** @description The rows. */
+            items: {
+                /** @description Who. */
+                actor: string;
+                /**
+                 * Format: date-time
+                 * @description Created.
+                 */
+                created_at: string;
+                /**
+                 * Format: date-time
+                 * @description Finished.
+                 */
+                finished_at?: string | null;
+                /**
+                 * Format: int64
+                 * @description Id.
+                 */
+                id: number;
+                /**
+                 * Format: int64
+                 * @description The job running it.
+                 */
+                job_id?: number | null;
+                /**
+                 * Format: int32
+                 * @description Failures tolerated before stopping.
+                 */
+                max_failures: number;
+                /**
+                 * Format: int32
+                 * @description Servers applied at once after the canary.
+                 */
+                max_parallel: number;
+                /** @description Why. */
+                reason?: string | null;
+                /** @description State. */
+                status: components["schemas"]["RolloutStatus"];
+                /** @description Per-server state, canary first. */
+                targets: components["schemas"]["RolloutTarget"][];
+                /** @description `manual` or `auto`. */
+                trigger: components["schemas"]["Trigger"];
             }[];
             /** @description Cursor for the next page; absent on the last page. */
             next?: string | null;
@@ -1448,6 +1992,31 @@ export interface components {
              */
             new_password: string;
         };
+        /** @description What applying now would change. */
+        Plan: {
+            /** @description Groups with manual approval whose changes wait in this plan (dynamic reconciliation leaves them out). */
+            awaiting_approval: string[];
+            /** @description The desired content hash. */
+            desired_hash: string;
+            /** @description Unified diff, live → desired. */
+            diff: string;
+            /** @description Domain-level changes. */
+            domains: components["schemas"]["DomainChanges"];
+            /** @description The live content hash. */
+            live_hash?: string | null;
+            /**
+             * Format: int64
+             * @description The live generation's number, if any.
+             */
+            live_number?: number | null;
+            /** @description Whether applying would reload nginx (the content differs). */
+            reload_needed: boolean;
+            /**
+             * Format: int64
+             * @description The server.
+             */
+            server_id: number;
+        };
         /**
          * @description How Gantry gains root on the server.
          * @enum {string}
@@ -1473,6 +2042,48 @@ export interface components {
             /** @description A URI naming the problem type: `urn:gantry:problem:<code>`. */
             type: string;
         };
+        /** @description A server's proxy as the API shows it. */
+        ProxyState: {
+            drift?: null | components["schemas"]["DriftReport"];
+            /**
+             * Format: date-time
+             * @description When drift was last checked.
+             */
+            drift_checked_at?: string | null;
+            /**
+             * Format: int64
+             * @description An apply in progress (or interrupted and not yet recovered).
+             */
+            inflight_generation_id?: number | null;
+            install?: null | components["schemas"]["InstallInfo"];
+            live?: null | components["schemas"]["GenerationSummary"];
+            /**
+             * Format: int64
+             * @description The server.
+             */
+            server_id: number;
+            /** @description Its name. */
+            server_name: string;
+            /** @description Status. */
+            status: components["schemas"]["ProxyStatus"];
+            /** @description Why (failures, pending approval). */
+            status_message?: string | null;
+            /**
+             * Format: date-time
+             * @description Last change of this record.
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Version (`ETag`).
+             */
+            version: number;
+        };
+        /**
+         * @description Where a server's proxy stands.
+         * @enum {string}
+         */
+        ProxyStatus: "not_installed" | "installing" | "in_sync" | "pending" | "applying" | "degraded" | "drifted";
         /** @description Readiness and its checks. */
         Readiness: {
             /** @description Database reachable. */
@@ -1524,6 +2135,109 @@ export interface components {
          * @enum {string}
          */
         Role: "viewer" | "operator" | "admin";
+        /** @description A rollback request. */
+        RollbackBody: {
+            /** @description Why. */
+            reason?: string | null;
+        };
+        /** @description A fleet rollout. */
+        Rollout: {
+            /** @description Who. */
+            actor: string;
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Finished.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /**
+             * Format: int64
+             * @description The job running it.
+             */
+            job_id?: number | null;
+            /**
+             * Format: int32
+             * @description Failures tolerated before stopping.
+             */
+            max_failures: number;
+            /**
+             * Format: int32
+             * @description Servers applied at once after the canary.
+             */
+            max_parallel: number;
+            /** @description Why. */
+            reason?: string | null;
+            /** @description State. */
+            status: components["schemas"]["RolloutStatus"];
+            /** @description Per-server state, canary first. */
+            targets: components["schemas"]["RolloutTarget"][];
+            /** @description `manual` or `auto`. */
+            trigger: components["schemas"]["Trigger"];
+        };
+        /** @description A rollout request. */
+        RolloutBody: {
+            /**
+             * Format: int64
+             * @description The server applied first, alone (default: the first of `server_ids`).
+             */
+            canary_server_id?: number | null;
+            /** @description Failed servers tolerated before the rollout stops (default 0). */
+            max_failures?: number | null;
+            /** @description Servers applied at once after the canary (1–64, default from configuration). */
+            max_parallel?: number | null;
+            /** @description Why. */
+            reason?: string | null;
+            /** @description Servers, in order; omit for every installed server with pending changes. */
+            server_ids?: number[] | null;
+        };
+        /**
+         * @description A fleet rollout's state.
+         * @enum {string}
+         */
+        RolloutStatus: "running" | "succeeded" | "stopped";
+        /** @description One server of a rollout. */
+        RolloutTarget: {
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description Finished.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: int64
+             * @description The generation it produced.
+             */
+            generation_id?: number | null;
+            /**
+             * Format: int32
+             * @description 0 is the canary.
+             */
+            position: number;
+            /**
+             * Format: int64
+             * @description The server.
+             */
+            server_id: number;
+            /** @description Its name. */
+            server_name: string;
+            /**
+             * Format: date-time
+             * @description Started.
+             */
+            started_at?: string | null;
+            /** @description State. */
+            status: components["schemas"]["TargetStatus"];
+        };
         /** @description A validated route. Routes match by longest prefix first; the domain's own target serves the rest. */
         Route: {
             /** @description Path prefix. */
@@ -1667,6 +2381,39 @@ export interface components {
             /** @description Gantry version. */
             version: string;
         };
+        /**
+         * @description One server's state within a rollout.
+         * @enum {string}
+         */
+        TargetStatus: "waiting" | "applying" | "succeeded" | "unchanged" | "failed" | "skipped";
+        /** @description Per-step durations of an apply, milliseconds. */
+        Timings: {
+            /**
+             * Format: int64
+             * @description Render and diff.
+             */
+            render_ms: number;
+            /**
+             * Format: int64
+             * @description Upload and `nginx -t`.
+             */
+            stage_ms: number;
+            /**
+             * Format: int64
+             * @description Switch and reload.
+             */
+            switch_ms: number;
+            /**
+             * Format: int64
+             * @description End to end.
+             */
+            total_ms: number;
+            /**
+             * Format: int64
+             * @description Marker and domain checks.
+             */
+            verify_ms: number;
+        };
         /** @description An API token's metadata (never the token itself). */
         TokenInfo: {
             /**
@@ -1705,6 +2452,16 @@ export interface components {
              * @description Owner.
              */
             user_id: number;
+        };
+        /**
+         * @description Why a generation was made.
+         * @enum {string}
+         */
+        Trigger: "manual" | "auto" | "install" | "rollback" | "repair" | "rollout";
+        /** @description An uninstall request. */
+        UninstallBody: {
+            /** @description Also remove the nginx package. */
+            remove_package?: boolean | null;
         };
         /** @description A stored user, without its password hash. */
         User: {
@@ -2396,6 +3153,36 @@ export interface operations {
             };
         };
     };
+    domain_state: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Domain id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainLiveState"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     events: {
         parameters: {
             query?: {
@@ -2513,6 +3300,110 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_rollouts: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–500 (default 50). */
+                limit?: number;
+                /** @description The `next` value of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_Rollout"];
+                };
+            };
+        };
+    };
+    create_rollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RolloutBody"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_rollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Rollout id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_states: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProxyState"][];
                 };
             };
         };
@@ -2749,6 +3640,305 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_state: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProxyState"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    apply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApplyBody"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    check_drift: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftReport"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_generations: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–500 (default 50). */
+                limit?: number;
+                /** @description The `next` value of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_GenerationSummary"];
+                };
+            };
+        };
+    };
+    get_generation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id. */
+                id: number;
+                /** @description Generation number. */
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationDetail"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rollback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id. */
+                id: number;
+                /** @description Generation number. */
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RollbackBody"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    install: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_plan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    uninstall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Server id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UninstallBody"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
