@@ -162,6 +162,8 @@ impl Default for ServersConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
+    /// Domain changes go live by themselves (dynamic reconciliation); off, they wait as pending plans for an operator.
+    pub auto_apply: bool,
     /// Quiet time after the last domain edit before a server is reconciled, milliseconds.
     pub debounce_ms: u64,
     /// Longest a burst of edits can hold a reconcile back, milliseconds.
@@ -187,6 +189,7 @@ pub struct ProxyConfig {
 impl Default for ProxyConfig {
     fn default() -> Self {
         Self {
+            auto_apply: true,
             debounce_ms: 500,
             max_delay_ms: 5000,
             reconcile_interval_seconds: 60,

@@ -28,6 +28,7 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
         Box::new(DomainsModule),
         Box::new(ProxyModule {
             settings: ProxySettings {
+                auto_apply: cfg.proxy.auto_apply,
                 debounce: Duration::from_millis(cfg.proxy.debounce_ms),
                 max_delay: Duration::from_millis(cfg.proxy.max_delay_ms),
                 reconcile_interval: Duration::from_secs(cfg.proxy.reconcile_interval_seconds),

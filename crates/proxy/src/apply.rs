@@ -90,8 +90,13 @@ impl ProxyService {
         let view = self.server_view(server_id).await?;
         let settings = Self::render_settings(&info, &view);
         let live = self.live(&row).await?;
+        // What dynamic reconciliation may apply (manual-approval groups held back) and the full
+        // desired state; together they decide in_sync vs pending and which groups wait.
+        let (auto, held) = self.desired(server_id, &settings, live.as_ref(), true).await?;
+        let full = if held.is_empty() { auto.clone() } else { self.desired(server_id, &settings, live.as_ref(), false).await?.0 };
         let (target, rollback_of): (Target, Option<i64>) = match req.source {
-            Source::Desired { hold_manual } => (self.desired(server_id, &settings, live.as_ref(), hold_manual).await?.0.into(), None),
+            Source::Desired { hold_manual: true } => (auto.clone().into(), None),
+            Source::Desired { hold_manual: false } => (full.clone().into(), None),
             Source::Generation(id) => {
                 let g = self
                     .repo
@@ -102,18 +107,26 @@ impl ProxyService {
                 (Target { files: parse(&g.files, "files")?, domains: parse(&g.domains, "domains")?, hash: g.hash.clone() }, Some(g.id))
             }
         };
-        // The full desired state decides in_sync vs pending (manual approval may hold changes back).
-        let full_hash = match req.source {
-            Source::Desired { hold_manual: false } => target.hash.clone(),
-            _ => self.desired(server_id, &settings, live.as_ref(), false).await?.0.hash,
-        };
+        if req.trigger == Trigger::Auto && row.hold_hash.as_deref() == Some(auto.hash.as_str()) {
+            // An operator rolled back and nothing changed since: the rollback stays.
+            return Ok(ApplyOutcome {
+                generation_id: None,
+                number: None,
+                hash: row.live_hash.clone().unwrap_or_default(),
+                changes: DomainChanges::default(),
+                timings: Timings::default(),
+                unchanged: true,
+            });
+        }
+        let full_hash = full.hash.clone();
+        let outcome_note = Note { held: held.clone(), rollback: rollback_of.is_some() };
         let (live_files, live_domains): (BTreeMap<String, String>, BTreeMap<i64, DomainDigest>) = match &live {
             Some(g) => (parse(&g.files, "files")?, parse(&g.domains, "domains")?),
             None => (BTreeMap::new(), BTreeMap::new()),
         };
         let render_ms = ms(t0.elapsed());
         if !req.force && row.live_hash.as_deref() == Some(target.hash.as_str()) {
-            let (status, message) = settled(&target.hash, &full_hash);
+            let (status, message) = settled(&target.hash, &full_hash, &outcome_note);
             if ProxyStatus::parse(&row.status) != Some(status) || row.status_message != message {
                 self.set_state(&row, status, message, StateChanges::default(), Trail::default()).await?;
             }
@@ -161,7 +174,7 @@ impl ProxyService {
                     previous_id: Set(live.as_ref().map(|l| l.id)),
                     error: Set(None),
                     nginx_output: Set(None),
-                    timings: Set("{}".into()),
+                    timings: Set(json_text(&Timings::default())?),
                     created_at: Set(Utc::now()),
                     finished_at: Set(None),
                     ..Default::default()
@@ -182,7 +195,7 @@ impl ProxyService {
                 am.status = Set(GenerationStatus::Live.as_str().into());
                 am.finished_at = Set(Some(Utc::now()));
                 am.timings = Set(json_text(&timings)?);
-                let (status, message) = settled(&target.hash, &full_hash);
+                let (status, message) = settled(&target.hash, &full_hash, &outcome_note);
                 let event = ProxyApplied {
                     server_id,
                     generation_id: g.id,
@@ -201,6 +214,8 @@ impl ProxyService {
                         live: Some((Some(g.id), Some(g.hash.clone()))),
                         inflight: Some(None),
                         drift: Some(None),
+                        // A rollback holds until the domains change; any other apply ends the hold.
+                        hold_hash: Some(rollback_of.map(|_| auto.hash.clone())),
                         ..Default::default()
                     },
                     event,
@@ -538,13 +553,27 @@ impl ProxyService {
     }
 }
 
-/// The status after an apply: in sync, or pending when manual approval holds changes back.
-fn settled(live_hash: &str, full_hash: &str) -> (ProxyStatus, Option<String>) {
+/// Why a server may stay pending after an apply.
+struct Note {
+    /// Manual-approval groups whose changes wait.
+    held: Vec<String>,
+    /// The apply was a rollback.
+    rollback: bool,
+}
+
+/// The status after an apply: in sync, or pending (with the reason) when the full desired state differs.
+fn settled(live_hash: &str, full_hash: &str, note: &Note) -> (ProxyStatus, Option<String>) {
     if live_hash == full_hash {
-        (ProxyStatus::InSync, None)
-    } else {
-        (ProxyStatus::Pending, Some("changes wait for approval (manual-approval groups); see the plan".into()))
+        return (ProxyStatus::InSync, None);
     }
+    let why = if note.rollback {
+        "rolled back: today's domains differ from the live generation (see the plan); the rollback stays until the domains change or someone applies".to_string()
+    } else if !note.held.is_empty() {
+        format!("changes in {} wait for approval (manual approval); see the plan", note.held.join(", "))
+    } else {
+        "changes are pending; see the plan".to_string()
+    };
+    (ProxyStatus::Pending, Some(why))
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> Result<String, ProxyError> {

@@ -202,7 +202,7 @@ impl DomainChanges {
     }
 }
 
-/// Per-step durations of an apply, milliseconds.
+/// Per-step durations of an apply, milliseconds (zero for steps that did not run).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Timings {
     /// Render and diff.

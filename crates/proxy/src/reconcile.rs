@@ -122,6 +122,17 @@ impl ProxyService {
                     continue;
                 }
             };
+            if row.hold_hash.as_deref() == Some(auto.hash.as_str()) {
+                // Rolled back by an operator, and nothing changed since.
+                continue;
+            }
+            if row.live_hash.as_deref() != Some(auto.hash.as_str()) && !self.settings.auto_apply {
+                if ProxyStatus::parse(&row.status) == Some(ProxyStatus::InSync) {
+                    let msg = "changes wait for an operator: dynamic reconciliation is off (proxy.auto_apply)".to_string();
+                    self.set_state(&row, ProxyStatus::Pending, Some(msg), Default::default(), Default::default()).await?;
+                }
+                continue;
+            }
             if row.live_hash.as_deref() != Some(auto.hash.as_str()) {
                 let newest = self.repo.generations(row.server_id, None, 1).await?;
                 let failed_before = newest.first().is_some_and(|g| g.status == GenerationStatus::Failed.as_str() && g.hash == auto.hash);
@@ -192,6 +203,11 @@ pub async fn debounce_loop(svc: Arc<ProxyService>, mut rx: mpsc::UnboundedReceiv
             _ = stop.cancelled() => return,
             sig = rx.recv() => match sig {
                 None => return,
+                Some(Signal::Changed(ids)) if !svc.settings.auto_apply => {
+                    // Nothing goes live by itself; the sweep marks the servers pending.
+                    let _ = ids;
+                    continue;
+                }
                 Some(Signal::Changed(ids)) => {
                     let now = Instant::now();
                     for id in ids {

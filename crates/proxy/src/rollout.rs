@@ -12,7 +12,6 @@ use crate::model::*;
 use crate::service::{ApplyRequest, ProxyService, ROLLOUT_JOB, RolloutUpdated, Source};
 use crate::store::{rollout, target};
 use chrono::Utc;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use gantry_core::audit::{Actor, AuditDraft};
 use gantry_core::events::DomainEvent;
 use gantry_core::jobs::{JobContext, NewJob};
@@ -23,6 +22,7 @@ use gantry_core::{FieldError, ServiceError};
 use sea_orm::ActiveValue::Set;
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What an operator asks for.
 #[derive(Debug, Clone, Default)]
@@ -194,7 +194,7 @@ impl ProxyService {
     }
 
     /// Runs (or resumes) a rollout.
-    pub async fn run_rollout(&self, id: i64, ctx: Option<&JobContext>) -> Result<Rollout, ProxyError> {
+    pub async fn run_rollout(self: &Arc<Self>, id: i64, ctx: Option<&JobContext>) -> Result<Rollout, ProxyError> {
         let (r, targets) = self.repo.rollout(id).await?.ok_or(ServiceError::NotFound("rollout"))?;
         if r.status != RolloutStatus::Running.as_str() {
             return self.rollout(id).await;
@@ -241,19 +241,20 @@ impl ProxyService {
             None => true,
         };
         let mut stopped = !canary_ok;
-        let mut running = FuturesUnordered::new();
-        let mut finished = total - queue.len() - running.len();
+        // Each server's apply is its own task: they must keep running while this
+        // loop waits for anything else (a task that holds the database writer
+        // and is not polled would stall every other writer).
+        let mut running = tokio::task::JoinSet::new();
+        let mut finished = total - queue.len();
         let mut queue = queue.into_iter();
         loop {
             while !stopped && running.len() < parallel {
                 let Some(t) = queue.next() else { break };
-                let rq = req(job_id);
-                running.push(async move {
-                    let ok = self.run_target(id, &t, rq, None).await;
-                    (t, ok)
-                });
+                let (svc, rq) = (self.clone(), req(job_id));
+                running.spawn(async move { svc.run_target(id, &t, rq, None).await });
             }
-            let Some((_t, ok)) = running.next().await else { break };
+            let Some(joined) = running.join_next().await else { break };
+            let ok = joined.map_err(|e| ProxyError::Invalid(format!("a rollout task stopped: {e}")))?;
             finished += 1;
             if !ok? {
                 failures += 1;

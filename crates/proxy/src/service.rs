@@ -41,6 +41,8 @@ pub const ROLLOUT_JOB: &str = "proxy.rollout";
 /// Tuning of the module.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
+    /// Dynamic reconciliation: domain changes go live by themselves (off: they wait as pending plans).
+    pub auto_apply: bool,
     /// Quiet time after the last edit before a server is reconciled.
     pub debounce: Duration,
     /// Longest a burst of edits can hold a reconcile back.
@@ -66,6 +68,7 @@ pub struct ProxySettings {
 impl Default for ProxySettings {
     fn default() -> Self {
         Self {
+            auto_apply: true,
             debounce: Duration::from_millis(500),
             max_delay: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(60),
@@ -860,6 +863,20 @@ impl ProxyService {
             });
             progress(ctx, 30, "removing Gantry's configuration and reloading nginx").await;
             remote.uninstall(&layout, main.as_deref(), info.systemd, &info.pid_file, pkg).await?;
+            if !remove_package {
+                // The reload is asynchronous: wait until nginx no longer loads Gantry's part.
+                let deadline = Instant::now() + self.settings.verify_timeout;
+                while remote
+                    .http_get("127.0.0.1", info.status_port, "gantry-status", render::MARKER_PATH)
+                    .await
+                    .is_ok_and(|r| r.status == 200)
+                {
+                    if Instant::now() >= deadline {
+                        return Err(ProxyError::Invalid("nginx still serves Gantry's configuration after the reload".into()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             let changes = StateChanges {
                 installed: Some(false),
                 install: Some(None),

@@ -36,6 +36,8 @@ pub mod state {
         /// An auto-apply job enqueued and not started yet (dedup across replicas).
         pub queued_job_id: Option<i64>,
         pub queued_at: Option<DateTimeUtc>,
+        /// After a rollback: the auto-desired hash at that moment; dynamic reconciliation leaves the server alone while it is unchanged.
+        pub hold_hash: Option<String>,
         /// JSON `DriftReport` when drifted.
         pub drift: Option<String>,
         pub drift_checked_at: Option<DateTimeUtc>,
@@ -154,6 +156,7 @@ enum ProxyServers {
     LeaseUntil,
     QueuedJobId,
     QueuedAt,
+    HoldHash,
     Drift,
     DriftCheckedAt,
     Version,
@@ -255,6 +258,7 @@ impl MigrationTrait for CreateProxy {
                 .col(ColumnDef::new(ProxyServers::LeaseUntil).timestamp_with_time_zone().null())
                 .col(ColumnDef::new(ProxyServers::QueuedJobId).big_integer().null())
                 .col(ColumnDef::new(ProxyServers::QueuedAt).timestamp_with_time_zone().null())
+                .col(ColumnDef::new(ProxyServers::HoldHash).string_len(64).null())
                 .col(ColumnDef::new(ProxyServers::Drift).text().null())
                 .col(ColumnDef::new(ProxyServers::DriftCheckedAt).timestamp_with_time_zone().null())
                 .col(ColumnDef::new(ProxyServers::Version).big_integer().not_null().default(1))
@@ -359,6 +363,7 @@ pub struct StateChanges {
     pub inflight: Option<Option<i64>>,
     pub drift: Option<Option<String>>,
     pub drift_checked_at: Option<DateTime<Utc>>,
+    pub hold_hash: Option<Option<String>>,
 }
 
 /// The proxy repository.
@@ -391,6 +396,7 @@ impl ProxyRepo {
             lease_until: Set(None),
             queued_job_id: Set(None),
             queued_at: Set(None),
+            hold_hash: Set(None),
             drift: Set(None),
             drift_checked_at: Set(None),
             version: Set(1),
@@ -455,6 +461,9 @@ impl ProxyRepo {
         }
         if let Some(v) = ch.drift_checked_at {
             am.drift_checked_at = Set(Some(v));
+        }
+        if let Some(v) = ch.hold_hash {
+            am.hold_hash = Set(v);
         }
         am.version = Set(version + 1);
         am.updated_at = Set(Utc::now());

@@ -2386,7 +2386,7 @@ export interface components {
          * @enum {string}
          */
         TargetStatus: "waiting" | "applying" | "succeeded" | "unchanged" | "failed" | "skipped";
-        /** @description Per-step durations of an apply, milliseconds. */
+        /** @description Per-step durations of an apply, milliseconds (zero for steps that did not run). */
         Timings: {
             /**
              * Format: int64

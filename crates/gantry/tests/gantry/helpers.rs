@@ -247,7 +247,13 @@ impl TestApp {
 
     /// A new client (its own cookie jar), not logged in.
     pub fn client(&self) -> Session {
-        Session { http: Client::builder().cookie_store(true).build().expect("client"), base: self.base.clone(), csrf: None, bearer: None }
+        Session {
+            // A hung handler fails the test with its location instead of hanging the suite.
+            http: Client::builder().cookie_store(true).timeout(Duration::from_secs(60)).build().expect("client"),
+            base: self.base.clone(),
+            csrf: None,
+            bearer: None,
+        }
     }
 
     /// A client logged in as `admin`.

@@ -119,12 +119,14 @@ pub(crate) fn reloads(fleet: &Fleet, i: usize) -> usize {
     log.lines().filter(|l| l.contains("signal 1 (SIGHUP) received")).count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn install_apply_and_traffic_flows_to_backends() {
+crate::backend_tests!(install_apply_and_traffic_flows_to_backends);
+
+/// The whole path on each database: install, domains going live by themselves, real traffic with forwarding headers.
+async fn install_apply_and_traffic_flows_to_backends(backend: Backend) {
     let Some(fleet) = fleet(3).await else { return };
     start_backend(&fleet, 1, &[(8080, "b1"), (8081, "b1-alt")]);
     start_backend(&fleet, 2, &[(8080, "b2")]);
-    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| {
+    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(backend).await, |c| {
         c.proxy.debounce_ms = 200;
         c.proxy.drift_interval_seconds = 0;
     })
@@ -162,6 +164,7 @@ async fn install_apply_and_traffic_flows_to_backends() {
     domain(&op, g, "blog.example.test", b2, 8080).await;
     let client = through(proxy);
     let body = until_served(&client, "shop.example.test", "backend=b1", 20).await;
+    let shop = op.json("/api/v1/domains?q=shop").await["items"][0]["id"].as_i64().unwrap();
     assert!(body.contains("host=shop.example.test"), "{body}");
     assert!(body.contains(&format!("xff={}", fleet.control_addr())), "the backend sees the client in X-Forwarded-For: {body}");
     assert!(body.contains("xfp=http"), "{body}");
@@ -175,8 +178,15 @@ async fn install_apply_and_traffic_flows_to_backends() {
     let (status, body) = get(&client, "shop.example.test", "/.well-known/gantry/route").await.unwrap();
     assert_eq!(status, 404, "{body}");
 
-    let st = state(&op, sid).await;
-    assert_eq!(st["status"], "in_sync", "{st}");
+    let st = eventually(20, || async {
+        let st = state(&op, sid).await;
+        (st["status"] == "in_sync").then_some(st)
+    })
+    .await;
+    assert_eq!(st["server_name"], "edge");
+    let live = op.json(&format!("/api/v1/domains/{shop}/proxy")).await;
+    assert_eq!((live["served"].as_bool(), live["up_to_date"].as_bool()), (Some(true), Some(true)), "{live}");
+    assert_eq!(live["live_number"], st["live"]["number"]);
     let gens = op.json(&format!("/api/v1/servers/{sid}/proxy/generations")).await;
     for g in gens["items"].as_array().unwrap() {
         assert!(matches!(g["status"].as_str(), Some("live" | "superseded")), "no apply failed on the way: {g}");
@@ -355,7 +365,7 @@ async fn a_change_nginx_rejects_fails_with_its_message_and_the_old_generation_ke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_the_exact_bytes_and_traffic() {
-    let Some(s) = Stand::new(2, |_| {}).await else { return };
+    let Some(s) = Stand::new(2, |c| c.proxy.reconcile_interval_seconds = 1).await else { return };
     let g = group(&s.op, "web", s.server, json!({})).await;
     let d = domain(&s.op, g, "app.example.test", s.backend(), 8080).await;
     until_served(&s.client, "app.example.test", "backend=b1", 20).await;
@@ -389,6 +399,18 @@ async fn rollback_restores_the_exact_bytes_and_traffic() {
     // ...and the rollback is audited.
     let audit = s.t.admin().await.json("/api/v1/audit?action=proxy.rollback").await;
     assert_eq!(audit["items"][0]["actor_name"], "ops", "{audit}");
+    let st = s.state().await;
+    assert_eq!(st["status"], "pending");
+    assert!(st["status_message"].as_str().unwrap().contains("rolled back"), "{st}");
+    // The rollback stays: the periodic reconcile does not undo it...
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, body) = get(&s.client, "app.example.test", "/").await.unwrap();
+    assert!(body.contains("backend=b1"), "{body}");
+    assert_eq!(s.generations().await[0]["trigger"], "rollback");
+    // ...until the domains change again, which goes live as usual.
+    assert_eq!(s.op.patch(&format!("/api/v1/domains/{d}"), json!({"options": {"proxy_read_timeout": 42}})).await.status(), 200);
+    until_served(&s.client, "app.example.test", "backend=b2", 10).await;
+    assert!(s.live_files()[&format!("group-{g}.conf")].contains("proxy_read_timeout 42s;"));
     s.t.stop().await;
 }
 
@@ -444,4 +466,479 @@ async fn hand_edits_show_as_drift_with_a_diff_and_reapply_repairs_them() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
     assert_eq!(s.generations().await[0]["trigger"], "repair");
     s.t.stop().await;
+}
+
+/// Sends requests through the proxy (a new connection each, like separate clients) until stopped; returns (ok, failures).
+fn load(
+    addr: Ipv4Addr,
+    name: &'static str,
+    want: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(u64, Vec<String>)> {
+    tokio::spawn(async move {
+        let client = through(addr);
+        let (mut ok, mut failures) = (0u64, Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+            match get(&client, name, "/").await {
+                Ok((200, body)) if body.contains(want) => ok += 1,
+                other => failures.push(format!("{other:?}")),
+            }
+        }
+        (ok, failures)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_applies_under_load_drop_no_request() {
+    let Some(s) = Stand::new(2, |_| {}).await else { return };
+    let g = group(&s.op, "web", s.server, json!({})).await;
+    domain(&s.op, g, "load.example.test", s.backend(), 8080).await;
+    until_served(&s.client, "load.example.test", "backend=b1", 20).await;
+    eventually(20, || async { (s.state().await["status"] == "in_sync").then_some(()) }).await;
+    let (reloads_before, number_before) = (reloads(&s.fleet, 0), s.generations().await[0]["number"].as_i64().unwrap());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = load(s.fleet.host(0).unwrap().addr(), "load.example.test", "backend=b1", stop.clone());
+    for i in 0..50 {
+        let job = s.apply(json!({"force": true, "reason": format!("reload {i} under load")})).await;
+        assert_eq!(job["status"], "succeeded", "apply {i}: {job}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failures) = loader.await.unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed during 50 reloads: {:?}",
+        failures.len(),
+        ok + failures.len() as u64,
+        &failures[..failures.len().min(5)]
+    );
+    assert!(ok > 200, "the load generator ran ({ok} requests)");
+    assert_eq!(reloads(&s.fleet, 0), reloads_before + 50, "every apply reloaded nginx");
+    let gens = s.generations().await;
+    assert_eq!(gens[0]["number"].as_i64().unwrap(), number_before + 50);
+    assert_eq!(gens.len(), 50, "older generations are pruned beyond proxy.keep_generations");
+    s.t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_approval_holds_changes_as_a_pending_plan() {
+    let Some(s) = Stand::new(2, |_| {}).await else { return };
+    let auto = group(&s.op, "auto", s.server, json!({})).await;
+    let held = group(&s.op, "held", s.server, json!({"manual_approval": true})).await;
+    domain(&s.op, auto, "auto.example.test", s.backend(), 8080).await;
+    let d = domain(&s.op, held, "held.example.test", s.backend(), 8080).await;
+    until_served(&s.client, "auto.example.test", "backend=b1", 20).await;
+    let st = eventually(20, || async {
+        let st = s.state().await;
+        (st["status"] == "pending").then_some(st)
+    })
+    .await;
+    assert!(st["status_message"].as_str().unwrap().contains("approval"), "{st}");
+    let (_, body) = get(&s.client, "held.example.test", "/").await.unwrap();
+    assert!(!body.contains("backend="), "a manual-approval group does not go live by itself: {body}");
+    let plan = s.op.json(&format!("/api/v1/servers/{}/proxy/plan", s.server)).await;
+    assert_eq!(plan["awaiting_approval"], json!(["held"]), "{plan}");
+    assert_eq!(plan["domains"]["added"][0]["name"], "held.example.test");
+    assert_eq!(plan["reload_needed"], true);
+    let live = s.op.json(&format!("/api/v1/domains/{d}/proxy")).await;
+    assert_eq!((live["served"].as_bool(), live["up_to_date"].as_bool()), (Some(false), Some(false)), "{live}");
+    // The operator approves by applying the plan.
+    let job = s.apply(json!({"reason": "approved"})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    until_served(&s.client, "held.example.test", "backend=b1", 10).await;
+    assert_eq!(s.state().await["status"], "in_sync");
+    let live = s.op.json(&format!("/api/v1/domains/{d}/proxy")).await;
+    assert_eq!(live["up_to_date"], true, "{live}");
+    // A later edit in the held group waits again; the live version stays.
+    assert_eq!(s.op.patch(&format!("/api/v1/domains/{d}"), json!({"target_port": 8081})).await.status(), 200);
+    eventually(20, || async { (s.state().await["status"] == "pending").then_some(()) }).await;
+    let (_, body) = get(&s.client, "held.example.test", "/").await.unwrap();
+    assert!(body.contains("backend=b1"), "{body}");
+    assert_eq!(s.op.json(&format!("/api/v1/domains/{d}/proxy")).await["up_to_date"], false);
+    s.t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_removes_gantrys_files_and_install_brings_them_back() {
+    let Some(s) = Stand::new(2, |_| {}).await else { return };
+    let g = group(&s.op, "web", s.server, json!({})).await;
+    domain(&s.op, g, "app.example.test", s.backend(), 8080).await;
+    until_served(&s.client, "app.example.test", "backend=b1", 20).await;
+    eventually(20, || async { (s.state().await["status"] == "in_sync").then_some(()) }).await;
+    let job = post_job(&s.op, &format!("/api/v1/servers/{}/proxy/uninstall", s.server), json!({})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(!s.conf_dir().join("conf.d/gantry.conf").exists());
+    assert!(!s.conf_dir().join("gantry").exists());
+    assert!(s.conf_dir().join("nginx.conf").exists() && s.conf_dir().join("sites-enabled/default").exists(), "the operator's files stay");
+    assert!(s.fleet.nginx_running(0).unwrap(), "nginx keeps running without Gantry's part");
+    // Old workers may take one more connection while they get the master's shutdown signal.
+    eventually(5, || async { get(&s.client, "app.example.test", "/").await.ok().filter(|(_, b)| !b.contains("backend=")) }).await;
+    assert_eq!(s.state().await["status"], "not_installed");
+    // Edits while uninstalled do nothing on the server; applying is refused clearly.
+    let r = s.op.post(&format!("/api/v1/servers/{}/proxy/apply", s.server), json!({})).await;
+    let p = expect_problem(r, 409, "invalid_state").await;
+    assert!(p["detail"].as_str().unwrap().contains("not installed"), "{p}");
+    install(&s.op, s.server).await;
+    until_served(&s.client, "app.example.test", "backend=b1", 20).await;
+    s.t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_marked_for_auto_install_get_the_proxy_once_reachable() {
+    let Some(fleet) = fleet(1).await else { return };
+    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| c.proxy.drift_interval_seconds = 0).await;
+    let op = t.user("ops", "operator").await;
+    let body = json!({"name": "auto", "address": fleet.host(0).unwrap().addr().to_string(), "ssh_user": "root",
+        "credentials": {"private_key": fleet.client_private_key()}, "parameters": {"proxy_auto_install": true}});
+    let r = op.post("/api/v1/servers", body).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert_eq!(state(&op, id).await["status"], "not_installed");
+    let check = post_job(&op, &format!("/api/v1/servers/{id}/check"), json!({})).await;
+    assert_eq!(check["status"], "succeeded");
+    let st = eventually(60, || async {
+        let st = state(&op, id).await;
+        (st["status"] == "in_sync").then_some(st)
+    })
+    .await;
+    assert_eq!(st["live"]["trigger"], "install", "{st}");
+    assert!(fleet.nginx_running(0).unwrap());
+    t.stop().await;
+}
+
+/// The live generation number a fleet host's pointer names.
+fn live_number(fleet: &Fleet, i: usize) -> i64 {
+    let link = std::fs::read_link(fleet.host(i).unwrap().dir().join("etc-nginx/gantry/live")).unwrap();
+    link.to_string_lossy().rsplit('/').next().unwrap().parse().unwrap()
+}
+
+async fn rollout(op: &Session, body: Value) -> Value {
+    let r = op.post("/api/v1/proxy/rollouts", body).await;
+    assert_eq!(r.status(), 202);
+    let ro: Value = r.json().await.unwrap();
+    let id = ro["id"].as_i64().unwrap();
+    eventually(120, || async {
+        let ro = op.json(&format!("/api/v1/proxy/rollouts/{id}")).await;
+        (ro["status"] != "running").then_some(ro)
+    })
+    .await
+}
+
+fn statuses(ro: &Value) -> Vec<String> {
+    ro["targets"].as_array().unwrap().iter().map(|t| t["status"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_over_ten_hosts_goes_canary_first_and_stops_at_a_broken_host() {
+    let Some(fleet) = fleet(11).await else { return };
+    start_backend(&fleet, 10, &[(8080, "old"), (8081, "new")]);
+    let backend = fleet.host(10).unwrap().addr();
+    // Nothing goes live by itself here: only the rollouts apply.
+    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| {
+        c.proxy.auto_apply = false;
+        c.proxy.reconcile_interval_seconds = 1;
+        c.proxy.drift_interval_seconds = 0;
+    })
+    .await;
+    let op = t.user("ops", "operator").await;
+    let mut servers = Vec::new();
+    let mut domains = Vec::new();
+    for i in 0..10 {
+        servers.push(add_server(&op, &fleet, i, &format!("edge{i}")).await);
+    }
+    let mut jobs: Vec<Value> = Vec::new();
+    for s in &servers {
+        let r = op.post(&format!("/api/v1/servers/{s}/proxy/install"), json!({})).await;
+        assert_eq!(r.status(), 202);
+        jobs.push(r.json::<Value>().await.unwrap());
+    }
+    for j in &jobs {
+        assert_eq!(wait_job(&op, j).await["status"], "succeeded");
+    }
+    for (i, s) in servers.iter().enumerate() {
+        let g = group(&op, &format!("site{i}"), *s, json!({})).await;
+        domains.push(domain(&op, g, &format!("site{i}.example.test"), backend, 8080).await);
+    }
+    // A healthy rollout of the new domains: everyone succeeds.
+    let ro = rollout(&op, json!({"server_ids": servers, "max_parallel": 4, "reason": "first sites"})).await;
+    assert_eq!(ro["status"], "succeeded", "{ro}");
+    assert!(statuses(&ro).iter().all(|s| s == "succeeded"), "{ro}");
+    for i in 0..10 {
+        until_served(&through(fleet.host(i).unwrap().addr()), &format!("site{i}.example.test"), "backend=old", 10).await;
+    }
+    let before: Vec<i64> = (0..10).map(|i| live_number(&fleet, i)).collect();
+
+    // Host 3's own nginx configuration breaks; then every site changes.
+    let conf = fleet.host(3).unwrap().dir().join("etc-nginx/nginx.conf");
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{good}\nbroken_by_hand;\n")).unwrap();
+    for d in &domains {
+        assert_eq!(op.patch(&format!("/api/v1/domains/{d}"), json!({"target_port": 8081})).await.status(), 200);
+    }
+    let ro = rollout(&op, json!({"server_ids": servers, "max_parallel": 1, "max_failures": 0})).await;
+    assert_eq!(ro["status"], "stopped", "{ro}");
+    let st = statuses(&ro);
+    assert_eq!(st[..4], ["succeeded", "succeeded", "succeeded", "failed"], "{ro}");
+    assert!(st[4..].iter().all(|s| s == "skipped"), "the rest is left alone: {ro}");
+    assert_eq!(ro["targets"][0]["position"], 0, "the first server is the canary");
+    assert!(ro["targets"][3]["error"].as_str().unwrap().contains("broken_by_hand"), "{ro}");
+    for (i, before_i) in before.iter().enumerate() {
+        let c = through(fleet.host(i).unwrap().addr());
+        let (_, body) = get(&c, &format!("site{i}.example.test"), "/").await.unwrap();
+        if i < 3 {
+            assert!(body.contains("backend=new"), "host {i}: {body}");
+            assert_eq!(live_number(&fleet, i), before_i + 1);
+        } else {
+            assert!(body.contains("backend=old"), "host {i} keeps its previous generation: {body}");
+            assert_eq!(live_number(&fleet, i), *before_i, "host {i} untouched");
+        }
+    }
+    // A broken canary stops the rollout before anyone else is touched.
+    let order: Vec<i64> = std::iter::once(servers[3]).chain(servers.iter().copied().filter(|s| *s != servers[3])).collect();
+    let ro = rollout(&op, json!({"server_ids": order, "canary_server_id": servers[3], "max_parallel": 4})).await;
+    assert_eq!(ro["status"], "stopped");
+    let st = statuses(&ro);
+    assert_eq!(st[0], "failed");
+    assert!(st[1..].iter().all(|s| s == "skipped"), "{ro}");
+    assert_eq!(live_number(&fleet, 5), before[5]);
+    // Fixed: the rest rolls out, in parallel.
+    std::fs::write(&conf, good).unwrap();
+    let ro = rollout(&op, json!({"max_parallel": 4, "reason": "after the fix"})).await;
+    assert_eq!(ro["status"], "succeeded", "{ro}");
+    assert_eq!(ro["targets"].as_array().unwrap().len(), 7, "only servers with pending changes: {ro}");
+    for i in 0..10 {
+        until_served(&through(fleet.host(i).unwrap().addr()), &format!("site{i}.example.test"), "backend=new", 10).await;
+    }
+    let bad = op.post("/api/v1/proxy/rollouts", json!({"server_ids": [], "max_parallel": 0})).await;
+    let p = expect_problem(bad, 422, "validation_failed").await;
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"max_parallel") && fields.contains(&"server_ids"), "{p}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_a_group_rolls_out_to_both_servers_by_itself() {
+    let Some(fleet) = fleet(3).await else { return };
+    start_backend(&fleet, 2, &[(8080, "b")]);
+    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| {
+        c.proxy.debounce_ms = 200;
+        c.proxy.drift_interval_seconds = 0;
+    })
+    .await;
+    let op = t.user("ops", "operator").await;
+    let (a, b) = (add_server(&op, &fleet, 0, "a").await, add_server(&op, &fleet, 1, "b").await);
+    install(&op, a).await;
+    install(&op, b).await;
+    let g = group(&op, "web", a, json!({})).await;
+    domain(&op, g, "moving.example.test", fleet.host(2).unwrap().addr(), 8080).await;
+    let (ca, cb) = (through(fleet.host(0).unwrap().addr()), through(fleet.host(1).unwrap().addr()));
+    until_served(&ca, "moving.example.test", "backend=b", 20).await;
+    assert_eq!(op.patch(&format!("/api/v1/domain-groups/{g}"), json!({"server_id": b})).await.status(), 200);
+    until_served(&cb, "moving.example.test", "backend=b", 20).await;
+    eventually(20, || async {
+        let (_, body) = get(&ca, "moving.example.test", "/").await.ok()?;
+        (!body.contains("backend=")).then_some(())
+    })
+    .await;
+    let ros = eventually(20, || async {
+        let ros = op.json("/api/v1/proxy/rollouts").await;
+        (ros["items"][0]["status"] != "running").then_some(ros)
+    })
+    .await;
+    let ro = &ros["items"][0];
+    assert_eq!(ro["trigger"], "auto", "{ros}");
+    let mut ids: Vec<i64> = ro["targets"].as_array().unwrap().iter().map(|t| t["server_id"].as_i64().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, vec![a, b], "{ro}");
+    assert_eq!(ro["status"], "succeeded");
+    t.stop().await;
+}
+
+/// The real `gantry serve` over a SQLite file in `dir`, so the test can SIGKILL it.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Process {
+    async fn start(dir: &std::path::Path, port: u16) -> Process {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GANTRY_DATA_DIR", dir)
+            .env("GANTRY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("GANTRY_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
+            .env("GANTRY_LOG_LEVEL", "info")
+            .env("GANTRY_JOBS__POLL_MS", "50")
+            .env("GANTRY_JOBS__LEASE_SECONDS", "3")
+            .env("GANTRY_JOBS__BACKOFF_BASE_SECONDS", "0")
+            .env("GANTRY_EVENTS__POLL_MS", "50")
+            .env("GANTRY_SERVERS__PROBE_INTERVAL_SECONDS", "0")
+            .env("GANTRY_PROXY__AUTO_APPLY", "false")
+            .env("GANTRY_PROXY__LEASE_SECONDS", "3")
+            .env("GANTRY_PROXY__RECONCILE_INTERVAL_SECONDS", "1")
+            .env("GANTRY_PROXY__DRIFT_INTERVAL_SECONDS", "0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(dir.join(format!("gantry-{port}.log"))).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        eventually(30, || async { http.get(format!("{base}/readyz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }).await;
+        Process { child, base }
+    }
+
+    async fn admin(&self) -> Session {
+        let mut s = Session {
+            http: reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(60)).build().unwrap(),
+            base: self.base.clone(),
+            csrf: None,
+            bearer: None,
+        };
+        s.login("admin", crate::helpers::ADMIN_PASSWORD).await;
+        s
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// What nginx on host `i` says it serves, read inside the host.
+fn marker(fleet: &Fleet, i: usize) -> String {
+    fleet.sh_ok(i, "curl -s --max-time 2 http://127.0.0.1:8089/gantry/generation || true").unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_gantry_mid_apply_leaves_the_old_or_the_new_generation_never_a_mix() {
+    let Some(fleet) = fleet(2).await else { return };
+    start_backend(&fleet, 1, &[(8080, "b1"), (8081, "b2")]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let p = Process::start(dir.path(), port).await;
+    let op = p.admin().await;
+    let sid = add_server(&op, &fleet, 0, "edge").await;
+    install(&op, sid).await;
+    let g = group(&op, "web", sid, json!({})).await;
+    let d = domain(&op, g, "crash.example.test", fleet.host(1).unwrap().addr(), 8080).await;
+    assert_eq!(post_job(&op, &format!("/api/v1/servers/{sid}/proxy/apply"), json!({})).await["status"], "succeeded");
+    let client = through(fleet.host(0).unwrap().addr());
+    until_served(&client, "crash.example.test", "backend=b1", 10).await;
+    // One apply takes a few hundred milliseconds; kill at points spread across it.
+    let mut p = Some(p);
+    let mut port_flip = 8081;
+    let mut interrupted = 0;
+    for delay_ms in [0u64, 15, 40, 70, 110, 160, 240, 400] {
+        let proc_ = p.take().unwrap();
+        let op = proc_.admin().await;
+        assert_eq!(op.patch(&format!("/api/v1/domains/{d}"), json!({"target_port": port_flip})).await.status(), 200);
+        let r = op.post(&format!("/api/v1/servers/{sid}/proxy/apply"), json!({"reason": format!("kill after {delay_ms} ms")})).await;
+        assert_eq!(r.status(), 202);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        proc_.kill();
+        // Restart: the job's and the server's leases lapse; recovery makes the server consistent.
+        let restarted = Process::start(dir.path(), port).await;
+        let op = restarted.admin().await;
+        let st = eventually(60, || async {
+            let st = state(&op, sid).await;
+            let settled = st["inflight_generation_id"].is_null() && st["status"] != "applying";
+            let jobs = op.json("/api/v1/jobs?kind=proxy.apply&status=running").await;
+            let queued = op.json("/api/v1/jobs?kind=proxy.apply&status=queued").await;
+            (settled && jobs["items"].as_array().unwrap().is_empty() && queued["items"].as_array().unwrap().is_empty()).then_some(st)
+        })
+        .await;
+        // The pointer, the files, the loaded configuration and the traffic all agree on one generation.
+        let n = live_number(&fleet, 0);
+        assert_eq!(st["live"]["number"], n, "Gantry's record matches the server's pointer: {st}");
+        let generation = op.json(&format!("/api/v1/servers/{sid}/proxy/generations/{n}")).await;
+        let on_disk: std::collections::BTreeMap<String, String> = {
+            let live = fleet.host(0).unwrap().dir().join("etc-nginx/gantry/live");
+            std::fs::read_dir(&live)
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap())
+                })
+                .collect()
+        };
+        let recorded: std::collections::BTreeMap<String, String> = serde_json::from_value(generation["files"].clone()).unwrap();
+        assert_eq!(on_disk, recorded, "the live directory holds exactly generation {n}");
+        assert_eq!(marker(&fleet, 0), generation["hash"].as_str().unwrap(), "nginx has loaded generation {n}");
+        let serves_new = recorded.values().any(|c| c.contains(&format!(":{port_flip};")));
+        let want = if serves_new == (port_flip == 8081) { "backend=b2" } else { "backend=b1" };
+        let (_, body) = get(&client, "crash.example.test", "/").await.unwrap();
+        assert!(body.contains(want), "traffic follows generation {n} (kill after {delay_ms} ms): {body}");
+        let gens = op.json(&format!("/api/v1/servers/{sid}/proxy/generations?limit=100")).await;
+        interrupted += gens["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["status"] == "interrupted" || g["error"].as_str().is_some_and(|e| e.contains("recovery")))
+            .count();
+        port_flip = if port_flip == 8081 { 8080 } else { 8081 };
+        p = Some(restarted);
+    }
+    eprintln!("generations interrupted or completed by recovery over the run: {interrupted}");
+    p.take().unwrap().kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_reconcile_each_change_once_and_never_at_the_same_time() {
+    if Backend::Postgres.server_url().is_none() {
+        return;
+    }
+    let Some(fleet) = fleet(2).await else { return };
+    start_backend(&fleet, 1, &[(8080, "b1"), (8081, "b2")]);
+    let tweak = |c: &mut gantry::config::Config| {
+        c.proxy.debounce_ms = 300;
+        c.proxy.drift_interval_seconds = 0;
+    };
+    let a = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Postgres).await, tweak).await;
+    let b = TestApp::spawn_on(a.db.same_database(), tweak).await;
+    let (oa, ob) = (a.user("ops", "operator").await, {
+        let mut s = b.client();
+        s.login("ops", "password-of-user").await;
+        s
+    });
+    let sid = add_server(&oa, &fleet, 0, "edge").await;
+    install(&oa, sid).await;
+    let g = group(&oa, "web", sid, json!({})).await;
+    let d = domain(&ob, g, "two.example.test", fleet.host(1).unwrap().addr(), 8080).await;
+    let client = through(fleet.host(0).unwrap().addr());
+    until_served(&client, "two.example.test", "backend=b1", 20).await;
+    eventually(20, || async { (state(&oa, sid).await["status"] == "in_sync").then_some(()) }).await;
+    let gens_before = oa.json(&format!("/api/v1/servers/{sid}/proxy/generations?limit=200")).await["items"].as_array().unwrap().len();
+    // A burst of edits through both replicas: both relays see every event, the work is queued once.
+    for i in 0..10 {
+        let s = if i % 2 == 0 { &oa } else { &ob };
+        let port = if i % 2 == 0 { 8081 } else { 8080 };
+        let r = s.patch(&format!("/api/v1/domains/{d}"), json!({"target_port": port, "options": {"proxy_send_timeout": 10 + i}})).await;
+        assert_eq!(r.status(), 200);
+    }
+    until_served(&client, "two.example.test", "backend=b1", 20).await;
+    eventually(20, || async { (state(&ob, sid).await["status"] == "in_sync").then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let gens = oa.json(&format!("/api/v1/servers/{sid}/proxy/generations?limit=200")).await["items"].as_array().unwrap().clone();
+    assert_eq!(gens.len(), gens_before + 1, "one burst, one generation, whichever replica ran it");
+    // Manual applies on both replicas at once run one after the other (the server's lease).
+    let path = format!("/api/v1/servers/{sid}/proxy/apply");
+    let (ja, jb) = tokio::join!(
+        post_job(&oa, &path, json!({"force": true, "reason": "a"})),
+        post_job(&ob, &path, json!({"force": true, "reason": "b"}))
+    );
+    assert_eq!((ja["status"].as_str(), jb["status"].as_str()), (Some("succeeded"), Some("succeeded")));
+    let gens = oa.json(&format!("/api/v1/servers/{sid}/proxy/generations?limit=2")).await["items"].as_array().unwrap().clone();
+    let t = |g: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(g[k].as_str().unwrap()).unwrap();
+    let (newer, older) = (&gens[0], &gens[1]);
+    assert!(t(older, "finished_at") <= t(newer, "created_at"), "the two applies did not overlap: {older} / {newer}");
+    assert!(gens.iter().all(|g| g["status"] == "live" || g["status"] == "superseded"), "{gens:?}");
+    b.stop().await;
+    a.stop().await;
 }
