@@ -11,7 +11,8 @@ import { chromium } from "playwright-core";
 export const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const ADMIN_PASSWORD = "e2e-admin-password-1";
 
-export async function startGantry() {
+/** `options.env`: extra environment (e.g. `GANTRY_PROXY__RECONCILE_INTERVAL_SECONDS`) for this run. */
+export async function startGantry(options = {}) {
   const bin = process.env.GANTRY_BIN ? resolve(process.env.GANTRY_BIN) : resolve(WEB_DIR, "../target/debug/gantry");
   if (!existsSync(bin)) throw new Error(`gantry binary not found at ${bin}: run \`cargo build -p gantry\` or set GANTRY_BIN`);
   const dataDir = mkdtempSync(join(tmpdir(), "gantry-e2e-data-"));
@@ -22,6 +23,7 @@ export async function startGantry() {
       GANTRY_LISTEN: "127.0.0.1:0",
       GANTRY_ADMIN_PASSWORD: ADMIN_PASSWORD,
       RUST_LOG: process.env.RUST_LOG ?? "warn",
+      ...(options.env ?? {}),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -261,8 +261,8 @@ describe("gantry admin panel", { concurrency: false }, () => {
   });
 
   test("modules that are not built yet say so honestly", async () => {
-    await nav("Deployments");
-    await page.getByRole("heading", { name: "Deployments is not available yet in this version" }).waitFor();
+    await nav("Certificates");
+    await page.getByRole("heading", { name: "Certificates is not available yet in this version" }).waitFor();
     assert.equal(await page.getByRole("table").count(), 0);
     await noHorizontalOverflow();
     await shoot("11-module-not-available");

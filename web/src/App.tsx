@@ -12,10 +12,13 @@ import { DashboardPage } from "./pages/DashboardPage";
 import { DomainFormPage } from "./pages/DomainFormPage";
 import { DomainGroupPage } from "./pages/DomainGroupPage";
 import { DomainsPage } from "./pages/DomainsPage";
+import { GenerationPage } from "./pages/GenerationPage";
 import { ForbiddenPage, NotFoundPage } from "./pages/ErrorPages";
 import { JobsPage } from "./pages/JobsPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotAvailablePage } from "./pages/NotAvailablePage";
+import { ProxyPage } from "./pages/ProxyPage";
+import { RolloutPage } from "./pages/RolloutPage";
 import { ServerDetailPage } from "./pages/ServerDetailPage";
 import { ServerFormPage } from "./pages/ServerFormPage";
 import { ServersPage } from "./pages/ServersPage";
@@ -56,6 +59,9 @@ function Root() {
             <Route path="servers/new" element={<RequireRole role="operator"><ServerFormPage /></RequireRole>} />
             <Route path="servers/:id" element={<ServerDetailPage />} />
             <Route path="servers/:id/edit" element={<RequireRole role="operator"><ServerFormPage /></RequireRole>} />
+            <Route path="servers/:id/proxy/generations/:number" element={<GenerationPage />} />
+            <Route path="proxy" element={<ProxyPage />} />
+            <Route path="proxy/rollouts/:id" element={<RolloutPage />} />
             <Route path="domains" element={<DomainsPage />} />
             <Route path="domains/groups/:id" element={<DomainGroupPage />} />
             <Route path="domains/new" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />

@@ -1,5 +1,5 @@
 // One shared Server-Sent Events connection to GET /api/v1/events for the
-// whole panel. Pages subscribe by kind prefix (`job.`, `user.`, `server.`, `domain.`, `domain_group.`) with
+// whole panel. Pages subscribe by kind prefix (`job.`, `user.`, `server.`, `domain.`, `domain_group.`, `proxy.`) with
 // `useEvents`; job progress is kept in a small store so a job that finished
 // before its drawer mounted still shows its final state.
 import { createContext, useCallback, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from "react";
@@ -45,7 +45,20 @@ export interface LiveJob extends JobUpdate {
 }
 
 /** The event kinds the panel listens to. EventSource needs a listener per event name. */
-export const KNOWN_KINDS = ["job.updated", "user.changed", "server.status_changed", "domain.changed", "domain_group.changed"];
+export const KNOWN_KINDS = [
+  "job.updated",
+  "user.changed",
+  "server.status_changed",
+  "domain.changed",
+  "domain_group.changed",
+  "proxy.status_changed",
+  "proxy.applied",
+  "proxy.drift_detected",
+  "proxy.rollout_updated",
+];
+
+/** The `kinds` filter of the stream: every prefix the panel listens to. */
+export const STREAM_KINDS = "job.,user.,server.,domain.,domain_group.,proxy.";
 
 export interface EventSourceLike {
   addEventListener(type: string, listener: (e: MessageEvent) => void): void;
@@ -68,7 +81,7 @@ export class EventHub {
   connect(): void {
     if (this.source) return;
     this.setState("connecting");
-    const source = this.open("/api/v1/events?kinds=job.,user.,server.,domain.,domain_group.");
+    const source = this.open(`/api/v1/events?kinds=${STREAM_KINDS}`);
     source.onopen = () => this.setState("open");
     source.onerror = () => {
       // EventSource reconnects by itself (sending Last-Event-ID) unless the

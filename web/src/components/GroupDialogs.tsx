@@ -8,7 +8,7 @@ import { Dialog } from "./Dialog";
 import { CheckboxField, FormError, SelectField, TextAreaField, TextField, useFormErrors } from "./Form";
 import { plural } from "../lib/selection";
 
-export const GROUP_FIELDS = ["name", "description", "server_id", "manual_approval"] as const;
+export const GROUP_FIELDS = ["name", "description", "server_id", "manual_approval", "auto_repair"] as const;
 
 export function serverOptions(servers: { id: number; name: string }[]) {
   return [{ value: "", label: "No server (not deployed)" }, ...servers.map((s) => ({ value: String(s.id), label: s.name }))];
@@ -30,6 +30,7 @@ export function NewGroupDialog({
   const [description, setDescription] = useState("");
   const [serverId, setServerId] = useState("");
   const [manual, setManual] = useState(false);
+  const [autoRepair, setAutoRepair] = useState(false);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
@@ -38,6 +39,7 @@ export function NewGroupDialog({
     setDescription("");
     setServerId("");
     setManual(false);
+    setAutoRepair(false);
     form.clear();
   }, [open]);
 
@@ -46,7 +48,7 @@ export function NewGroupDialog({
     setBusy(true);
     form.clear();
     try {
-      const g = await createGroup({ name: name.trim(), description, server_id: serverId ? Number(serverId) : null, manual_approval: manual });
+      const g = await createGroup({ name: name.trim(), description, server_id: serverId ? Number(serverId) : null, manual_approval: manual, auto_repair: autoRepair });
       onCreated(g);
     } catch (err) {
       form.setError(err);
@@ -92,6 +94,14 @@ export function NewGroupDialog({
           onChange={(e) => setManual(e.target.checked)}
           error={form.fieldError("manual_approval")}
         />
+        <CheckboxField
+          label="Repair drift automatically"
+          name="auto_repair"
+          hint="Hand edits of this group's configuration on the server are re-applied away by the drift check."
+          checked={autoRepair}
+          onChange={(e) => setAutoRepair(e.target.checked)}
+          error={form.fieldError("auto_repair")}
+        />
         <FormError message={form.formMessage} />
       </form>
     </Dialog>
@@ -104,6 +114,7 @@ export function DeleteGroupDialog({
   groups,
   onClose,
   onDeleted,
+  onDeleting,
 }: {
   open: boolean;
   group: DomainGroup;
@@ -111,6 +122,8 @@ export function DeleteGroupDialog({
   groups: DomainGroup[];
   onClose: () => void;
   onDeleted: () => void;
+  /** Called with true when the delete request starts, false if it failed (the page stops re-reading the group meanwhile). */
+  onDeleting?: (inFlight: boolean) => void;
 }) {
   const others = groups.filter((g) => g.id !== group.id);
   const [chosen, setMode] = useState<"delete" | "move">("move");
@@ -126,7 +139,13 @@ export function DeleteGroupDialog({
       onConfirm={async () => {
         if (n > 0 && mode === "move" && !moveTo) throw new Error("Choose the group to move the domains to.");
         // If the count changed meanwhile, the API's 409 detail shows in the dialog.
-        await deleteGroup(group.id, n === 0 ? {} : mode === "delete" ? { domains: "delete" } : { domains: "move", move_to: Number(moveTo) });
+        onDeleting?.(true);
+        try {
+          await deleteGroup(group.id, n === 0 ? {} : mode === "delete" ? { domains: "delete" } : { domains: "move", move_to: Number(moveTo) });
+        } catch (e) {
+          onDeleting?.(false);
+          throw e;
+        }
         onDeleted();
       }}
     >

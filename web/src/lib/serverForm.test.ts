@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Server } from "../api/client";
-import { createBody, emptyForm, formFromServer, labelsFrom, newRow, parametersFrom, patchBody, rowField } from "./serverForm";
+import { allParameters, createBody, emptyForm, formFromServer, labelsFrom, newRow, parametersFrom, patchBody, rowField } from "./serverForm";
 
 const server = {
   id: 3,
@@ -52,5 +52,21 @@ describe("server form values", () => {
     expect(patchBody({ ...v, labels: [newRow("team", "a"), newRow("env", "prod")] }, server)).toEqual({});
     expect(patchBody({ ...v, port: "2222", labels: [newRow("env", "staging")] }, server)).toEqual({ port: 2222, labels: { env: "staging" } });
     expect(patchBody({ ...v, credentials: "paste", private_key: "k", passphrase: "p" }, server)).toEqual({ credentials: { private_key: "k", passphrase: "p" } });
+  });
+
+  it("maps the automatic proxy install checkbox to the proxy_auto_install parameter", () => {
+    expect(parametersFrom([newRow("proxy_status_port", "8090"), newRow("x", "true")])).toEqual({ proxy_status_port: 8090, x: true });
+    const v = { ...emptyForm(), name: "edge", address: "10.0.0.5", private_key: "k", proxy_auto_install: true };
+    expect(createBody(v).parameters).toEqual({ proxy_auto_install: true });
+    expect(createBody({ ...v, proxy_auto_install: false }).parameters).toEqual({});
+    // Read back: the checkbox, not a row.
+    const withAuto = { ...server, parameters: { connect_timeout_seconds: 10, proxy_auto_install: true } } as unknown as Server;
+    const f = formFromServer(withAuto);
+    expect(f.proxy_auto_install).toBe(true);
+    expect(f.parameters.map((r) => r.key)).toEqual(["connect_timeout_seconds"]);
+    expect(patchBody(f, withAuto)).toEqual({});
+    expect(patchBody({ ...f, proxy_auto_install: false }, withAuto)).toEqual({ parameters: { connect_timeout_seconds: 10 } });
+    // A row with the same key does not fight the checkbox.
+    expect(allParameters({ parameters: [newRow("proxy_auto_install", "true")], proxy_auto_install: false })).toEqual({});
   });
 });

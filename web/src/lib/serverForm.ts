@@ -31,15 +31,26 @@ export function labelsFrom(rows: readonly KvRow[]): Record<string, string> {
 
 /**
  * Parameters object from rows: whole numbers become numbers (the timeouts
- * are integers), everything else stays text. The API validates each one.
+ * and ports are integers), `true`/`false` booleans, everything else stays
+ * text. The API validates each one.
  */
 export function parametersFrom(rows: readonly KvRow[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const r of rows) {
     if (!r.key.trim() && !r.value.trim()) continue;
     const v = r.value.trim();
-    out[r.key.trim()] = /^-?\d+$/.test(v) ? Number(v) : v;
+    out[r.key.trim()] = /^-?\d+$/.test(v) ? Number(v) : v === "true" ? true : v === "false" ? false : v;
   }
+  return out;
+}
+
+/** The parameter behind the form's "install the reverse proxy automatically" checkbox. */
+export const AUTO_INSTALL = "proxy_auto_install";
+
+/** All parameters: the rows plus the checkbox (set only when checked). */
+export function allParameters(v: Pick<ServerFormValues, "parameters" | "proxy_auto_install">): Record<string, unknown> {
+  const out = parametersFrom(v.parameters.filter((r) => r.key.trim() !== AUTO_INSTALL));
+  if (v.proxy_auto_install) out[AUTO_INSTALL] = true;
   return out;
 }
 
@@ -54,6 +65,7 @@ export const KNOWN_PARAMETERS: { key: string; hint: string }[] = [
   { key: "proxy_listen_address", hint: "IP address the reverse proxy listens on (default: all)" },
   { key: "connect_timeout_seconds", hint: "SSH connect timeout in seconds, 1–60 (default 5)" },
   { key: "command_timeout_seconds", hint: "remote command timeout in seconds, 1–3600 (default 60)" },
+  { key: "proxy_status_port", hint: "port of the proxy's loopback status server, 1024–65535 (default 8089)" },
 ];
 
 export type CredentialsMode = "keep" | "paste" | "generate";
@@ -69,6 +81,8 @@ export interface ServerFormValues {
   description: string;
   labels: KvRow[];
   parameters: KvRow[];
+  /** Parameter `proxy_auto_install`: install the reverse proxy once the server is reachable. */
+  proxy_auto_install: boolean;
   credentials: CredentialsMode;
   private_key: string;
   passphrase: string;
@@ -85,6 +99,7 @@ export function emptyForm(): ServerFormValues {
     description: "",
     labels: [newRow()],
     parameters: [],
+    proxy_auto_install: false,
     credentials: "paste",
     private_key: "",
     passphrase: "",
@@ -101,7 +116,8 @@ export function formFromServer(s: Server): ServerFormValues {
     privilege: s.privilege,
     description: s.description,
     labels: rowsFrom(s.labels),
-    parameters: rowsFrom(s.parameters as Record<string, unknown>),
+    parameters: rowsFrom(s.parameters as Record<string, unknown>).filter((r) => r.key !== AUTO_INSTALL),
+    proxy_auto_install: (s.parameters as Record<string, unknown>)[AUTO_INSTALL] === true,
     credentials: "keep",
     private_key: "",
     passphrase: "",
@@ -132,7 +148,7 @@ export function createBody(v: ServerFormValues): ServerRequest {
     privilege: v.privilege || null,
     description: v.description,
     labels: labelsFrom(v.labels),
-    parameters: parametersFrom(v.parameters) as ServerRequest["parameters"],
+    parameters: allParameters(v) as ServerRequest["parameters"],
     credentials: credentialsBody(v),
   };
   if (v.host_key.trim()) body.host_key = v.host_key.trim();
@@ -150,7 +166,7 @@ export function patchBody(v: ServerFormValues, s: Server): ServerRequest {
   if (v.description !== s.description) body.description = v.description;
   const labels = labelsFrom(v.labels);
   if (canon(labels) !== canon(s.labels)) body.labels = labels;
-  const params = parametersFrom(v.parameters);
+  const params = allParameters(v);
   if (canon(params) !== canon(s.parameters as Record<string, unknown>)) body.parameters = params as ServerRequest["parameters"];
   const creds = credentialsBody(v);
   if (creds) body.credentials = creds;

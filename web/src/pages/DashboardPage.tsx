@@ -10,7 +10,12 @@ import { PageHeader } from "../components/Layout";
 import { EmptyState, ErrorState, Loading } from "../components/States";
 import { useToast } from "../components/Toasts";
 import { formatDateTime, formatRelative } from "../lib/format";
-import { UNAVAILABLE_MODULES } from "../modules";
+import { NAV, UNAVAILABLE_MODULES } from "../modules";
+import { proxyStates, type ProxyState } from "../api/proxy";
+import { PROXY_COUNT_LABELS } from "../components/ProxyBadges";
+import { statusCounts } from "./ProxyPage";
+
+const AVAILABLE_MODULES = NAV.flatMap((s) => s.items).filter((i) => i.available && i.path !== "/");
 
 export function DashboardPage() {
   const me = useMe();
@@ -21,6 +26,8 @@ export function DashboardPage() {
   const [jobsError, setJobsError] = useState<unknown>(null);
   const [starting, setStarting] = useState(false);
   const [openJob, setOpenJob] = useState<{ id: number; initial?: Job } | null>(null);
+  const [proxy, setProxy] = useState<ProxyState[] | null>(null);
+  const [proxyError, setProxyError] = useState<unknown>(null);
 
   const loadInfo = useCallback(() => {
     setInfoError(null);
@@ -30,10 +37,16 @@ export function DashboardPage() {
     setJobsError(null);
     call(api.GET("/api/v1/jobs", { params: { query: { limit: 6 } } })).then((p) => setJobs(p.items), setJobsError);
   }, []);
+  const loadProxy = useCallback(() => {
+    setProxyError(null);
+    proxyStates().then(setProxy, setProxyError);
+  }, []);
   useEffect(() => {
     loadInfo();
     loadJobs();
-  }, [loadInfo, loadJobs]);
+    loadProxy();
+  }, [loadInfo, loadJobs, loadProxy]);
+  useEvents("proxy.status_changed", loadProxy);
 
   // Keep the recent jobs live: update rows in place, re-read on an unknown job.
   useEvents("job.", (e: GantryEvent) => {
@@ -128,7 +141,9 @@ export function DashboardPage() {
         </section>
         <section className="card" aria-labelledby="mod-title">
           <h2 id="mod-title" className="card-title">Modules</h2>
-          <p className="muted small">Available in this version: dashboard, jobs, audit log, users and API tokens.</p>
+          <p className="muted small">
+            Available in this version: dashboard, {AVAILABLE_MODULES.map((m) => m.label.toLowerCase()).join(", ")} and API tokens.
+          </p>
           <p className="muted small">Not available yet:</p>
           <ul className="chip-list">
             {UNAVAILABLE_MODULES.map((m) => (
@@ -139,6 +154,31 @@ export function DashboardPage() {
           </ul>
         </section>
       </div>
+      <section className="card" aria-labelledby="proxy-title">
+        <div className="card-head">
+          <h2 id="proxy-title" className="card-title">Reverse proxy</h2>
+          <Link to="/proxy" className="card-link">
+            Proxy →
+          </Link>
+        </div>
+        {proxy ? (
+          proxy.length === 0 ? (
+            <p className="muted">No servers yet. Add a server, then install the reverse proxy from its page.</p>
+          ) : (
+            <ul className="chip-list chip-list-tight" aria-label="Proxy status counts" data-testid="dashboard-proxy">
+              {statusCounts(proxy).map((c) => (
+                <li key={c.status} className={`chip chip-${c.status}`}>
+                  {c.count} {PROXY_COUNT_LABELS[c.status]}
+                </li>
+              ))}
+            </ul>
+          )
+        ) : proxyError ? (
+          <ErrorState error={proxyError} onRetry={loadProxy} />
+        ) : (
+          <Loading />
+        )}
+      </section>
       <section className="card" aria-labelledby="jobs-title">
         <div className="card-head">
           <h2 id="jobs-title" className="card-title">Recent jobs</h2>

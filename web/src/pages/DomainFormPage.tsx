@@ -8,6 +8,7 @@ import { allGroups, createDomain, deleteDomain, getDomain, patchDomain } from ".
 import type { Domain, DomainGroup } from "../api/domainTypes";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ConflictDialog } from "../components/ConflictDialog";
+import { DomainLive } from "../components/DomainLive";
 import { CheckboxField, FormError, SelectField, TextField, indexedField, useFormErrors } from "../components/Form";
 import { KeyValueEditor } from "../components/KeyValueEditor";
 import { ListEditor } from "../components/ListEditor";
@@ -133,9 +134,12 @@ export function DomainFormPage() {
       />
       <form id="domain-form" className="server-form" onSubmit={submit} noValidate aria-label={title}>
         {editing && current ? (
-          <p className="muted small">
-            Version {current.domain.version} · last changed {formatDateTime(current.domain.updated_at)}
-          </p>
+          <div className="form-meta">
+            <p className="muted small">
+              Version {current.domain.version} · last changed {formatDateTime(current.domain.updated_at)}
+            </p>
+            <DomainLive domainId={current.domain.id} serverName={current.domain.server?.name} />
+          </div>
         ) : null}
         <section className="card" aria-labelledby="df-target">
           <h2 className="card-title" id="df-target">

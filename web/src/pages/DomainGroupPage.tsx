@@ -1,6 +1,6 @@
 // A domain group (/domains/groups/:id): its settings (name, description,
-// server binding, manual approval), its domains, import/export, and delete.
-import { useCallback, useEffect, useState } from "react";
+// server binding, manual approval, automatic drift repair), its domains, import/export, and delete.
+import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { hasRole, ifMatch, isApiError } from "../api/client";
 import { allGroups, allServers, exportUrl, getGroup, patchGroup } from "../api/domains";
@@ -24,10 +24,11 @@ interface GroupValues {
   description: string;
   server_id: string;
   manual_approval: boolean;
+  auto_repair: boolean;
 }
 
 function valuesOf(g: DomainGroup): GroupValues {
-  return { name: g.name, description: g.description, server_id: g.server ? String(g.server.id) : "", manual_approval: g.manual_approval };
+  return { name: g.name, description: g.description, server_id: g.server ? String(g.server.id) : "", manual_approval: g.manual_approval, auto_repair: g.auto_repair };
 }
 
 export function DomainGroupPage() {
@@ -72,8 +73,10 @@ export function DomainGroupPage() {
   }, [load]);
 
   // Another change to this group (or its domains' count): re-read it, keeping unsaved edits.
-  useEvents("domain_group.", () => void load(false));
-  useEvents("domain.", () => void load(false));
+  // Not while it is being deleted: the delete's own events would re-read a group that is gone.
+  const deletingRef = useRef(false);
+  useEvents("domain_group.", () => void (deletingRef.current || load(false)));
+  useEvents("domain.", () => void (deletingRef.current || load(false)));
 
   async function save(e: React.FormEvent) {
     e.preventDefault();
@@ -86,6 +89,7 @@ export function DomainGroupPage() {
     if (v.description !== g.description) body.description = v.description;
     if (v.server_id !== (g.server ? String(g.server.id) : "")) body.server_id = v.server_id ? Number(v.server_id) : null;
     if (v.manual_approval !== g.manual_approval) body.manual_approval = v.manual_approval;
+    if (v.auto_repair !== g.auto_repair) body.auto_repair = v.auto_repair;
     try {
       const { data, response } = await patchGroup(g.id, current.etag, body);
       setCurrent({ group: data, etag: response.headers.get("etag") ?? ifMatch(data.version) });
@@ -134,6 +138,12 @@ export function DomainGroupPage() {
               <>
                 {" · "}
                 <Badge tone="warning">manual approval</Badge>
+              </>
+            ) : null}
+            {g.auto_repair ? (
+              <>
+                {" · "}
+                <Badge tone="info">auto repair</Badge>
               </>
             ) : null}
           </>
@@ -193,6 +203,14 @@ export function DomainGroupPage() {
               onChange={(e) => setV({ ...v, manual_approval: e.target.checked })}
               error={form.fieldError("manual_approval")}
             />
+            <CheckboxField
+              label="Repair drift automatically"
+              name="auto_repair"
+              hint="When a drift check finds hand edits of this group's configuration on the server, Gantry re-applies it by itself."
+              checked={v.auto_repair}
+              onChange={(e) => setV({ ...v, auto_repair: e.target.checked })}
+              error={form.fieldError("auto_repair")}
+            />
           </fieldset>
           <FormError message={form.formMessage} />
           {canManage ? (
@@ -235,6 +253,9 @@ export function DomainGroupPage() {
         group={g}
         groups={groups}
         onClose={() => setDeleting(false)}
+        onDeleting={(inFlight) => {
+          deletingRef.current = inFlight;
+        }}
         onDeleted={() => {
           toast.success(`Group “${g.name}” deleted`);
           navigate("/domains");

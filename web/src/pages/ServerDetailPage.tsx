@@ -9,6 +9,7 @@ import { CopyField } from "../components/CopyField";
 import { CheckboxField } from "../components/Form";
 import { PageHeader } from "../components/Layout";
 import { ServerCheckProgress } from "../components/ServerCheck";
+import { ServerProxy } from "../components/ServerProxy";
 import { EmptyState, ErrorState, Loading } from "../components/States";
 import { useToast } from "../components/Toasts";
 import { formatDateTime, formatRelative } from "../lib/format";
@@ -262,6 +263,8 @@ export function ServerDetailPage() {
           ) : null}
         </section>
       </div>
+
+      <ServerProxy serverId={s.id} serverName={s.name} />
 
       <section className="card" aria-labelledby="sd-facts">
         <h2 className="card-title" id="sd-facts">

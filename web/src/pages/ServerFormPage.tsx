@@ -6,7 +6,7 @@ import { useCallback, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, call, callRaw, ifMatch, isApiError, type Server } from "../api/client";
 import { ConflictDialog } from "../components/ConflictDialog";
-import { FormError, SelectField, TextAreaField, TextField, useFormErrors } from "../components/Form";
+import { CheckboxField, FormError, SelectField, TextAreaField, TextField, useFormErrors } from "../components/Form";
 import { KeyValueEditor } from "../components/KeyValueEditor";
 import { PageHeader } from "../components/Layout";
 import { ErrorState, Loading } from "../components/States";
@@ -234,6 +234,20 @@ export function ServerFormPage() {
             value={v.host_key}
             onChange={(e) => set("host_key", e.target.value)}
             error={form.fieldError("host_key")}
+          />
+        </section>
+
+        <section className="card" aria-labelledby="sf-proxy">
+          <h2 className="card-title" id="sf-proxy">
+            Reverse proxy
+          </h2>
+          <CheckboxField
+            label="Install the reverse proxy automatically once the server is reachable"
+            name="proxy_auto_install"
+            hint="When a check first reaches the server, Gantry installs nginx and its configuration and serves the domains of the groups bound to it. Otherwise install it from the server's page."
+            checked={v.proxy_auto_install}
+            onChange={(e) => set("proxy_auto_install", e.target.checked)}
+            error={form.fieldError("parameters.proxy_auto_install")}
           />
         </section>
 
