@@ -4,7 +4,9 @@
 //! on disk), host-key pinning checked inside the handshake, connect and
 //! command timeouts with keepalives, per-server connection reuse with idle
 //! close, commands built only from argument vectors through one quoting
-//! function, atomic file upload, bounded output capture, and fan-out across
+//! function, atomic file upload, bounded output capture, plain HTTP requests
+//! to the server's own loopback ports through the connection (`direct-tcpip`,
+//! so Gantry can ask a server's nginx what it serves), and fan-out across
 //! many servers under one global concurrency bound.
 //!
 //! It knows nothing about Gantry's database or HTTP API: callers hand it a

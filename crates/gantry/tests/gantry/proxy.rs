@@ -942,3 +942,34 @@ async fn two_replicas_reconcile_each_change_once_and_never_at_the_same_time() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sudo_mode_and_a_listen_address_work_too() {
+    let Some(fleet) = fleet(2).await else { return };
+    start_backend(&fleet, 1, &[(8080, "b1")]);
+    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| {
+        c.proxy.debounce_ms = 200;
+        c.proxy.drift_interval_seconds = 0;
+    })
+    .await;
+    let op = t.user("ops", "operator").await;
+    let addr = fleet.host(0).unwrap().addr();
+    let body = json!({"name": "edge", "address": addr.to_string(), "ssh_user": gantry_testfleet::DEPLOY_USER, "privilege": "sudo",
+        "credentials": {"private_key": fleet.client_private_key()},
+        "parameters": {"proxy_listen_address": addr.to_string(), "proxy_status_port": 18089}});
+    let r = op.post("/api/v1/servers", body).await;
+    assert_eq!(r.status(), 201);
+    let sid = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let job = install(&op, sid).await;
+    assert_eq!(job["result"]["install"]["status_port"], 18089);
+    let g = group(&op, "web", sid, json!({})).await;
+    domain(&op, g, "sudo.example.test", fleet.host(1).unwrap().addr(), 8080).await;
+    until_served(&through(addr), "sudo.example.test", "backend=b1", 20).await;
+    let live = std::fs::read_to_string(fleet.host(0).unwrap().dir().join(format!("etc-nginx/gantry/live/group-{g}.conf"))).unwrap();
+    assert!(live.contains(&format!("listen {addr}:80;")) && !live.contains("listen 80;"), "{live}");
+    // Files written through sudo belong to root, like the rest of /etc/nginx.
+    let owner = fleet.sh_ok(0, "stat -c %U /etc/nginx/gantry/live/00-gantry.conf /etc/nginx/conf.d/gantry.conf").unwrap();
+    assert!(owner.lines().all(|l| l == "root"), "{owner}");
+    assert_eq!(fleet.sh_ok(0, "curl -s http://127.0.0.1:18089/gantry/generation").unwrap().trim(), state(&op, sid).await["live"]["hash"]);
+    t.stop().await;
+}
