@@ -127,7 +127,9 @@ impl ProxyService {
         let render_ms = ms(t0.elapsed());
         if !req.force && row.live_hash.as_deref() == Some(target.hash.as_str()) {
             let (status, message) = settled(&target.hash, &full_hash, &outcome_note);
-            if ProxyStatus::parse(&row.status) != Some(status) || row.status_message != message {
+            // Nothing to apply says nothing about hand edits: a drifted server stays drifted until repaired.
+            let current = ProxyStatus::parse(&row.status);
+            if current != Some(ProxyStatus::Drifted) && (current != Some(status) || row.status_message != message) {
                 self.set_state(&row, status, message, StateChanges::default(), Trail::default()).await?;
             }
             return Ok(ApplyOutcome {

@@ -154,13 +154,21 @@ impl Module for ProxyModule {
     }
 }
 
-/// A deleted server's proxy record goes with it (nothing blocks the delete).
+/// A server with the proxy installed is not deleted by accident: the delete
+/// names it, and with `force` Gantry forgets the proxy (its files stay on the
+/// server, which Gantry can no longer reach). A deleted server's generations go too.
 struct ForgetOnDelete(Arc<ProxyService>);
 
 #[async_trait]
 impl gantry_servers::ServerDependents for ForgetOnDelete {
-    async fn describe(&self, _server_id: i64) -> Result<Vec<String>, gantry_core::ServiceError> {
-        Ok(Vec::new())
+    async fn describe(&self, server_id: i64) -> Result<Vec<String>, gantry_core::ServiceError> {
+        Ok(self
+            .0
+            .installed(server_id)
+            .await?
+            .then(|| "the reverse proxy installed by Gantry (uninstall it first to remove its files)".to_string())
+            .into_iter()
+            .collect())
     }
 
     async fn detach(&self, server_id: i64, _actor: &gantry_core::audit::Actor) -> Result<(), gantry_core::ServiceError> {

@@ -678,7 +678,12 @@ impl ProxyService {
         Ok(self.repo.dequeue(server_id, job_id).await?)
     }
 
-    /// Forgets a deleted server's proxy record.
+    /// Whether the proxy is installed on a server.
+    pub async fn installed(&self, server_id: i64) -> Result<bool, ProxyError> {
+        Ok(self.repo.get(server_id).await?.is_some_and(|r| r.installed))
+    }
+
+    /// Forgets a deleted server's proxy record and generations.
     pub async fn forget(&self, server_id: i64) -> Result<(), ProxyError> {
         Ok(self.repo.forget(server_id).await?)
     }

@@ -602,11 +602,13 @@ impl ProxyRepo {
         Ok(())
     }
 
-    /// Forgets a server (it was deleted).
+    /// Forgets a server (it was deleted): its row and its generations.
     pub async fn forget(&self, server_id: i64) -> Result<(), StoreError> {
         let _w = self.db.write_guard().await;
-        state::Entity::delete_by_id(server_id).exec(self.db.connection()).await.map_err(db)?;
-        Ok(())
+        let txn = self.db.connection().begin().await.map_err(db)?;
+        generation::Entity::delete_many().filter(generation::Column::ServerId.eq(server_id)).exec(&txn).await.map_err(db)?;
+        state::Entity::delete_by_id(server_id).exec(&txn).await.map_err(db)?;
+        txn.commit().await.map_err(db)
     }
 
     // ----- generations -----

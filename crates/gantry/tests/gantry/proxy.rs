@@ -971,5 +971,10 @@ async fn sudo_mode_and_a_listen_address_work_too() {
     let owner = fleet.sh_ok(0, "stat -c %U /etc/nginx/gantry/live/00-gantry.conf /etc/nginx/conf.d/gantry.conf").unwrap();
     assert!(owner.lines().all(|l| l == "root"), "{owner}");
     assert_eq!(fleet.sh_ok(0, "curl -s http://127.0.0.1:18089/gantry/generation").unwrap().trim(), state(&op, sid).await["live"]["hash"]);
+    // Deleting a server with the proxy installed names it; with force, Gantry forgets it and its generations.
+    let p = expect_problem(op.delete(&format!("/api/v1/servers/{sid}")).await, 409, "invalid_state").await;
+    assert!(p["detail"].as_str().unwrap().contains("reverse proxy"), "{p}");
+    assert_eq!(op.delete(&format!("/api/v1/servers/{sid}?force=true")).await.status(), 200);
+    expect_problem(op.get(&format!("/api/v1/servers/{sid}/proxy/generations")).await, 404, "not_found").await;
     t.stop().await;
 }
