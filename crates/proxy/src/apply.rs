@@ -198,15 +198,7 @@ impl ProxyService {
                 am.finished_at = Set(Some(Utc::now()));
                 am.timings = Set(json_text(&timings)?);
                 let (status, message) = settled(&target.hash, &full_hash, &outcome_note);
-                let event = ProxyApplied {
-                    server_id,
-                    generation_id: g.id,
-                    number: g.number,
-                    result: GenerationStatus::Live,
-                    hash: g.hash.clone(),
-                    trigger: req.trigger,
-                    error: None,
-                };
+                let event = applied(&g, GenerationStatus::Live, None);
                 self.finish(
                     &row,
                     am,
@@ -246,15 +238,7 @@ impl ProxyService {
                 am.error = Set(Some(error.chars().take(4000).collect()));
                 am.nginx_output = Set(output);
                 am.timings = Set(json_text(&timings)?);
-                let event = ProxyApplied {
-                    server_id,
-                    generation_id: g.id,
-                    number: g.number,
-                    result: GenerationStatus::Failed,
-                    hash: g.hash.clone(),
-                    trigger: req.trigger,
-                    error: Some(error.clone()),
-                };
+                let event = applied(&g, GenerationStatus::Failed, Some(error.clone()));
                 let message = format!(
                     "generation {} failed; generation {} keeps serving: {error}",
                     g.number,
@@ -506,15 +490,7 @@ impl ProxyService {
             am.status = Set(GenerationStatus::Live.as_str().into());
             am.finished_at = Set(Some(Utc::now()));
             am.error = Set(Some("completed by recovery after the applying worker stopped".into()));
-            let event = ProxyApplied {
-                server_id,
-                generation_id: g.id,
-                number: g.number,
-                result: GenerationStatus::Live,
-                hash: g.hash.clone(),
-                trigger: Trigger::parse(&g.trigger).unwrap_or(Trigger::Auto),
-                error: None,
-            };
+            let event = applied(&g, GenerationStatus::Live, None);
             let changes = StateChanges { live: Some((Some(g.id), Some(g.hash.clone()))), inflight: Some(None), ..Default::default() };
             self.finish(&row, am, previous.as_ref().map(|p| p.id), (ProxyStatus::InSync, None), changes, event).await?;
             tracing::info!(server_id, generation = g.number, "recovered an interrupted apply: completed it");
@@ -537,15 +513,7 @@ impl ProxyService {
         am.status = Set(GenerationStatus::Interrupted.as_str().into());
         am.finished_at = Set(Some(Utc::now()));
         am.error = Set(Some(message.clone()));
-        let event = ProxyApplied {
-            server_id,
-            generation_id: g.id,
-            number: g.number,
-            result: GenerationStatus::Interrupted,
-            hash: g.hash.clone(),
-            trigger: Trigger::parse(&g.trigger).unwrap_or(Trigger::Auto),
-            error: Some(message.clone()),
-        };
+        let event = applied(&g, GenerationStatus::Interrupted, Some(message.clone()));
         let failed_back = message.contains("failed too");
         let status = if failed_back { ProxyStatus::Degraded } else { ProxyStatus::Pending };
         let msg = if failed_back { Some(message) } else { None };
@@ -576,6 +544,19 @@ fn settled(live_hash: &str, full_hash: &str, note: &Note) -> (ProxyStatus, Optio
         "changes are pending; see the plan".to_string()
     };
     (ProxyStatus::Pending, Some(why))
+}
+
+/// The event for a generation's end (its own trigger, as recorded).
+fn applied(g: &generation::Model, result: GenerationStatus, error: Option<String>) -> ProxyApplied {
+    ProxyApplied {
+        server_id: g.server_id,
+        generation_id: g.id,
+        number: g.number,
+        result,
+        hash: g.hash.clone(),
+        trigger: Trigger::parse(&g.trigger).unwrap_or(Trigger::Auto),
+        error,
+    }
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> Result<String, ProxyError> {

@@ -205,6 +205,15 @@ async fn install_apply_and_traffic_flows_to_backends(backend: Backend) {
     t.stop().await;
 }
 
+/// An app on SQLite with fast dynamic reconciliation and no periodic drift checks.
+pub(crate) async fn quick_app() -> TestApp {
+    TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| {
+        c.proxy.debounce_ms = 200;
+        c.proxy.drift_interval_seconds = 0;
+    })
+    .await
+}
+
 /// A fleet with a proxy host (0) and backends, an app with fast reconciliation, and an installed server.
 pub(crate) struct Stand {
     pub fleet: Fleet,
@@ -720,11 +729,7 @@ async fn rollout_over_ten_hosts_goes_canary_first_and_stops_at_a_broken_host() {
 async fn moving_a_group_rolls_out_to_both_servers_by_itself() {
     let Some(fleet) = fleet(3).await else { return };
     start_backend(&fleet, 2, &[(8080, "b")]);
-    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| {
-        c.proxy.debounce_ms = 200;
-        c.proxy.drift_interval_seconds = 0;
-    })
-    .await;
+    let t = quick_app().await;
     let op = t.user("ops", "operator").await;
     let (a, b) = (add_server(&op, &fleet, 0, "a").await, add_server(&op, &fleet, 1, "b").await);
     install(&op, a).await;
@@ -947,11 +952,7 @@ async fn two_replicas_reconcile_each_change_once_and_never_at_the_same_time() {
 async fn sudo_mode_and_a_listen_address_work_too() {
     let Some(fleet) = fleet(2).await else { return };
     start_backend(&fleet, 1, &[(8080, "b1")]);
-    let t = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Sqlite).await, |c| {
-        c.proxy.debounce_ms = 200;
-        c.proxy.drift_interval_seconds = 0;
-    })
-    .await;
+    let t = quick_app().await;
     let op = t.user("ops", "operator").await;
     let addr = fleet.host(0).unwrap().addr();
     let body = json!({"name": "edge", "address": addr.to_string(), "ssh_user": gantry_testfleet::DEPLOY_USER, "privilege": "sudo",
