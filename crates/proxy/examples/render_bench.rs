@@ -41,14 +41,14 @@ fn with_options(i: usize) -> DomainInput {
     d.name = Some(format!("app{i}.tenant{}.example.com", i / 100));
     d.aliases = Some(vec![format!("www.app{i}.tenant{}.example.com", i / 100)]);
     d.options = Some(OptionsInput {
-        websocket: Some(i % 2 == 0),
+        websocket: Some(i.is_multiple_of(2)),
         max_body_size_mb: Some(16),
         proxy_read_timeout: Some(120),
         response_headers: Some(vec![Header { name: "X-Frame-Options".into(), value: "DENY".into() }]),
-        allow: if i % 3 == 0 { Some(vec!["10.0.0.0/8".into()]) } else { None },
+        allow: if i.is_multiple_of(3) { Some(vec!["10.0.0.0/8".into()]) } else { None },
         ..Default::default()
     });
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         d.routes = Some(vec![RouteInput { path: "/api/".into(), target_ip: "10.2.0.1".into(), target_port: Some(9000), scheme: None }]);
     }
     d

@@ -52,6 +52,20 @@ const ROUTES: &[&str] = &[
     "PATCH /api/v1/domains/{id}",
     "DELETE /api/v1/domains/{id}",
     "POST /api/v1/domains/bulk",
+    "GET /api/v1/domains/{id}/proxy",
+    "GET /api/v1/proxy/servers",
+    "GET /api/v1/servers/{id}/proxy",
+    "POST /api/v1/servers/{id}/proxy/install",
+    "GET /api/v1/servers/{id}/proxy/plan",
+    "POST /api/v1/servers/{id}/proxy/apply",
+    "GET /api/v1/servers/{id}/proxy/generations",
+    "GET /api/v1/servers/{id}/proxy/generations/{number}",
+    "POST /api/v1/servers/{id}/proxy/generations/{number}/rollback",
+    "POST /api/v1/servers/{id}/proxy/drift/check",
+    "POST /api/v1/servers/{id}/proxy/uninstall",
+    "GET /api/v1/proxy/rollouts",
+    "POST /api/v1/proxy/rollouts",
+    "GET /api/v1/proxy/rollouts/{id}",
     "GET /livez",
     "GET /readyz",
     "GET /metrics",
@@ -140,7 +154,7 @@ async fn openapi_lists_every_route_and_swagger_is_offline() {
     let admin = t.admin().await;
     for route in ROUTES {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{id}", "1");
+        let path = path.replace("{id}", "1").replace("{number}", "1");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         if path == "/api/v1/events" || path == "/api/v1/auth/logout" {
             continue; // a stream that stays open; logging out would end the session used here
