@@ -16,7 +16,7 @@ use crate::plan;
 use crate::remote::{Layout, Remote, RemoteError};
 use crate::render::{self, DomainDigest, Rendered};
 use crate::service::{ApplyOutcome, ApplyRequest, Lease, ProxyApplied, ProxyService, Source, parse, progress};
-use crate::store::{StateChanges, generation, state};
+use crate::store::{GenerationHead, StateChanges, generation, state};
 use chrono::Utc;
 use gantry_core::events::DomainEvent;
 use gantry_core::jobs::JobContext;
@@ -145,13 +145,16 @@ impl ProxyService {
             // Dynamic reconciliation does not retry a configuration that already failed;
             // a new edit (a new hash) or an operator's apply does.
             let newest = self.repo.generations(server_id, None, 1).await?;
-            if let Some(last) = newest.first().filter(|l| l.status == GenerationStatus::Failed.as_str() && l.hash == target.hash) {
+            if let Some(last) = newest.first().filter(|l| failed_on_config(l, &target.hash)) {
                 return Err(ProxyError::Invalid(format!(
                     "this configuration already failed as generation {}; change the domains or apply it by hand",
                     last.number
                 )));
             }
         }
+        // Reach the server before recording anything: an unreachable server is a
+        // retry later, not a failed generation.
+        let (conn, sudo) = self.connect(server_id).await?;
         let changes = plan::domain_changes(&live_domains, &target.domains);
         let diff = plan::unified_diff(&live_files, &target.files);
         let from_status = ProxyStatus::parse(&row.status).unwrap_or(ProxyStatus::Pending);
@@ -166,6 +169,9 @@ impl ProxyService {
                     domains: Set(json_text(&target.domains)?),
                     diff: Set(diff),
                     changes: Set(json_text(&changes)?),
+                    added: Set(i32::try_from(changes.added.len()).unwrap_or(i32::MAX)),
+                    changed: Set(i32::try_from(changes.changed.len()).unwrap_or(i32::MAX)),
+                    removed: Set(i32::try_from(changes.removed.len()).unwrap_or(i32::MAX)),
                     status: Set(GenerationStatus::Staged.as_str().into()),
                     trigger: Set(req.trigger.as_str().into()),
                     reason: Set(req.reason.clone()),
@@ -188,7 +194,8 @@ impl ProxyService {
             .await?;
         self.after_write(server_id, from_status, ProxyStatus::Applying);
         let mut timings = Timings { render_ms, ..Default::default() };
-        let r = self.push(&g, &target, &changes, live.as_ref(), &info, &view.listen, lease, ctx, &mut timings).await;
+        let remote = self.remote(&conn, sudo);
+        let r = self.push(&remote, &g, &target, &changes, live.as_ref(), &info, &view.listen, lease, ctx, &mut timings).await;
         timings.total_ms = ms(t0.elapsed());
         let row = self.repo.ensure(server_id).await?;
         match r {
@@ -284,6 +291,7 @@ impl ProxyService {
     #[allow(clippy::too_many_arguments)]
     async fn push(
         &self,
+        remote: &Remote<'_>,
         g: &generation::Model,
         target: &Target,
         changes: &DomainChanges,
@@ -295,8 +303,6 @@ impl ProxyService {
         timings: &mut Timings,
     ) -> Result<(), ProxyError> {
         let layout = Layout { conf_dir: info.conf_dir.clone() };
-        let (conn, sudo) = self.connect(g.server_id).await?;
-        let remote = self.remote(&conn, sudo);
         let t = Instant::now();
         progress(ctx, 20, &format!("uploading generation {} and validating it with nginx -t", g.number)).await;
         remote.stage(&layout, g.number, &target.files).await.map_err(|e| match e {
@@ -320,7 +326,7 @@ impl ProxyService {
                     RemoteError::Step { step, .. } => step.to_string(),
                     _ => "switch".to_string(),
                 };
-                let message = self.roll_back(&remote, &layout, info, previous, listen, &keep, &e.to_string()).await;
+                let message = self.roll_back(remote, &layout, info, previous, listen, &keep, &e.to_string()).await;
                 return Err(ProxyError::RolledBack { number: g.number, step, message });
             }
         };
@@ -336,8 +342,8 @@ impl ProxyService {
             .take(MAX_DOMAIN_CHECKS)
             .collect();
         let reloaded_from = same.then_some(workers_before.as_str());
-        if let Err(why) = self.verify(&remote, &layout, info, &target.hash, &checks, listen, reloaded_from).await {
-            let message = self.roll_back(&remote, &layout, info, previous, listen, &keep, &why).await;
+        if let Err(why) = self.verify(remote, &layout, info, &target.hash, &checks, listen, reloaded_from).await {
+            let message = self.roll_back(remote, &layout, info, previous, listen, &keep, &why).await;
             return Err(ProxyError::RolledBack { number: g.number, step: "verify".into(), message });
         }
         timings.verify_ms = ms(t.elapsed());
@@ -521,6 +527,12 @@ impl ProxyService {
         tracing::info!(server_id, generation = g.number, "recovered an interrupted apply: restored the previous generation");
         Ok(())
     }
+}
+
+/// Whether `g` failed because of its configuration (nginx rejected or did not load it),
+/// which dynamic reconciliation does not retry for the same content.
+pub(crate) fn failed_on_config(g: &GenerationHead, hash: &str) -> bool {
+    g.status == GenerationStatus::Failed.as_str() && g.hash == hash && g.nginx_output.is_some()
 }
 
 /// Why a server may stay pending after an apply.

@@ -135,7 +135,7 @@ impl ProxyService {
             }
             if row.live_hash.as_deref() != Some(auto.hash.as_str()) {
                 let newest = self.repo.generations(row.server_id, None, 1).await?;
-                let failed_before = newest.first().is_some_and(|g| g.status == GenerationStatus::Failed.as_str() && g.hash == auto.hash);
+                let failed_before = newest.first().is_some_and(|g| crate::apply::failed_on_config(g, &auto.hash));
                 if !failed_before {
                     due.push(row.server_id);
                 }

@@ -9,7 +9,7 @@ use crate::error::ProxyError;
 use crate::model::*;
 use crate::remote::{Layout, MAIN_FILE_CONTENT, Remote};
 use crate::render::{self, DomainDigest, GroupFile, RenderSettings, Rendered};
-use crate::store::{ProxyRepo, StateChanges, generation, state};
+use crate::store::{GenerationHead, ProxyRepo, StateChanges, generation, state};
 use chrono::Utc;
 use gantry_core::audit::{Actor, AuditDraft};
 use gantry_core::events::{DomainEvent, EventBus};
@@ -433,9 +433,9 @@ impl ProxyService {
 
     // ----- views -----
 
-    pub(crate) fn summary(g: &generation::Model) -> Result<GenerationSummary, ProxyError> {
-        let changes: DomainChanges = parse(&g.changes, "generation changes")?;
-        Ok(GenerationSummary {
+    pub(crate) fn summary(g: &GenerationHead) -> GenerationSummary {
+        let count = |n: i32| usize::try_from(n).unwrap_or(0);
+        GenerationSummary {
             id: g.id,
             server_id: g.server_id,
             number: g.number,
@@ -444,21 +444,21 @@ impl ProxyService {
             trigger: Trigger::parse(&g.trigger).unwrap_or(Trigger::Manual),
             reason: g.reason.clone(),
             actor: g.actor.clone(),
-            added: changes.added.len(),
-            changed: changes.changed.len(),
-            removed: changes.removed.len(),
+            added: count(g.added),
+            changed: count(g.changed),
+            removed: count(g.removed),
             rollback_of: g.rollback_of,
             rollout_id: g.rollout_id,
             job_id: g.job_id,
             error: g.error.clone(),
             created_at: g.created_at,
             finished_at: g.finished_at,
-        })
+        }
     }
 
     async fn view(&self, row: state::Model, name: String) -> Result<ProxyState, ProxyError> {
-        let live = match self.live(&row).await? {
-            Some(g) => Some(Self::summary(&g)?),
+        let live = match row.live_generation_id {
+            Some(id) => self.repo.generation_head(id).await?.map(|g| Self::summary(&g)),
             None => None,
         };
         let install = match &row.install {
@@ -580,7 +580,7 @@ impl ProxyService {
     pub async fn generations(&self, server_id: i64, page: PageRequest) -> Result<Page<GenerationSummary>, ProxyError> {
         self.servers.get(server_id).await?;
         let rows = self.repo.generations(server_id, page.after.as_ref().map(|c| c.id), page.limit).await?;
-        let items = rows.iter().map(Self::summary).collect::<Result<Vec<_>, _>>()?;
+        let items = rows.iter().map(Self::summary).collect();
         Ok(page.finish(items, |g| g.number))
     }
 
@@ -588,7 +588,7 @@ impl ProxyService {
     pub async fn generation(&self, server_id: i64, number: i64) -> Result<GenerationDetail, ProxyError> {
         let g = self.repo.generation_by_number(server_id, number).await?.ok_or(ServiceError::NotFound("generation"))?;
         Ok(GenerationDetail {
-            summary: Self::summary(&g)?,
+            summary: Self::summary(&GenerationHead::from(&g)),
             files: parse(&g.files, "files")?,
             diff: g.diff.clone(),
             changes: parse(&g.changes, "changes")?,

@@ -69,6 +69,10 @@ pub mod generation {
         pub diff: String,
         /// JSON `DomainChanges`.
         pub changes: String,
+        /// Counts of `changes`, so lists never read the big columns.
+        pub added: i32,
+        pub changed: i32,
+        pub removed: i32,
         pub status: String,
         pub trigger: String,
         pub reason: Option<String>,
@@ -90,6 +94,55 @@ pub mod generation {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A generation without its files, domains, diff and change list: what lists and summaries read.
+#[derive(Clone, Debug, PartialEq, Eq, sea_orm::DerivePartialModel)]
+#[sea_orm(entity = "generation::Entity", from_query_result)]
+pub struct GenerationHead {
+    pub id: i64,
+    pub server_id: i64,
+    pub number: i64,
+    pub hash: String,
+    pub added: i32,
+    pub changed: i32,
+    pub removed: i32,
+    pub status: String,
+    pub trigger: String,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub rollback_of: Option<i64>,
+    pub rollout_id: Option<i64>,
+    pub job_id: Option<i64>,
+    pub error: Option<String>,
+    pub nginx_output: Option<String>,
+    pub created_at: chrono::DateTime<Utc>,
+    pub finished_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl From<&generation::Model> for GenerationHead {
+    fn from(g: &generation::Model) -> Self {
+        Self {
+            id: g.id,
+            server_id: g.server_id,
+            number: g.number,
+            hash: g.hash.clone(),
+            added: g.added,
+            changed: g.changed,
+            removed: g.removed,
+            status: g.status.clone(),
+            trigger: g.trigger.clone(),
+            reason: g.reason.clone(),
+            actor: g.actor.clone(),
+            rollback_of: g.rollback_of,
+            rollout_id: g.rollout_id,
+            job_id: g.job_id,
+            error: g.error.clone(),
+            nginx_output: g.nginx_output.clone(),
+            created_at: g.created_at,
+            finished_at: g.finished_at,
+        }
+    }
 }
 
 pub mod rollout {
@@ -174,6 +227,9 @@ enum ProxyGenerations {
     Domains,
     Diff,
     Changes,
+    Added,
+    Changed,
+    Removed,
     Status,
     Trigger,
     Reason,
@@ -277,6 +333,9 @@ impl MigrationTrait for CreateProxy {
                 .col(big(ProxyGenerations::Domains))
                 .col(big(ProxyGenerations::Diff))
                 .col(big(ProxyGenerations::Changes))
+                .col(ColumnDef::new(ProxyGenerations::Added).integer().not_null().default(0))
+                .col(ColumnDef::new(ProxyGenerations::Changed).integer().not_null().default(0))
+                .col(ColumnDef::new(ProxyGenerations::Removed).integer().not_null().default(0))
                 .col(ColumnDef::new(ProxyGenerations::Status).string_len(16).not_null())
                 .col(ColumnDef::new(ProxyGenerations::Trigger).string_len(16).not_null())
                 .col(ColumnDef::new(ProxyGenerations::Reason).text().null())
@@ -692,8 +751,8 @@ impl ProxyRepo {
             .map_err(db)
     }
 
-    /// A server's generations, newest first, without their big columns' content mattering to the caller.
-    pub async fn generations(&self, server_id: i64, before: Option<i64>, limit: u64) -> Result<Vec<generation::Model>, StoreError> {
+    /// A server's generations, newest first, without their big columns.
+    pub async fn generations(&self, server_id: i64, before: Option<i64>, limit: u64) -> Result<Vec<GenerationHead>, StoreError> {
         let mut q = generation::Entity::find()
             .filter(generation::Column::ServerId.eq(server_id))
             .order_by_desc(generation::Column::Number)
@@ -701,7 +760,12 @@ impl ProxyRepo {
         if let Some(b) = before {
             q = q.filter(generation::Column::Number.lt(b));
         }
-        q.all(self.db.connection()).await.map_err(db)
+        q.into_partial_model::<GenerationHead>().all(self.db.connection()).await.map_err(db)
+    }
+
+    /// One generation without its big columns.
+    pub async fn generation_head(&self, id: i64) -> Result<Option<GenerationHead>, StoreError> {
+        generation::Entity::find_by_id(id).into_partial_model::<GenerationHead>().one(self.db.connection()).await.map_err(db)
     }
 
     /// The newest generation numbers of a server (for what stays on disk).
