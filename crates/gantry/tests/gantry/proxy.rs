@@ -148,6 +148,10 @@ async fn install_apply_and_traffic_flows_to_backends(backend: Backend) {
     let dir = fleet.host(0).unwrap().dir().join("etc-nginx");
     let include = std::fs::read_to_string(dir.join("conf.d/gantry.conf")).unwrap();
     assert!(include.contains("server_tokens off;") && include.contains("include /etc/nginx/gantry/live/*.conf;"), "{include}");
+    // worker_shutdown_timeout is main-level: it goes into nginx.conf's main include directory.
+    let main = std::fs::read_to_string(dir.join("modules-enabled/gantry-main.conf")).unwrap();
+    assert!(main.contains("worker_shutdown_timeout 30s;"), "{main}");
+    assert_eq!(info["main_include_dir"], "/etc/nginx/modules-enabled");
     assert!(std::fs::read_link(dir.join("gantry/live")).unwrap().ends_with("generations/1"), "install applies generation 1");
     let st = state(&op, sid).await;
     assert_eq!(st["status"], "in_sync", "{st}");
