@@ -2,11 +2,8 @@
 // errors, import (dry run, then apply) and bulk actions, against the real
 // binary. No fleet needed: the server is only a record (nothing connects to it).
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry, watchedPage } from "./gantry.mjs";
-
+import { ADMIN_PASSWORD, apiSession, assertNoProblems, launchBrowser, pageKit, prepareSuite, problemSink, startGantry, stopAll, watchedPage } from "./gantry.mjs";
 
 // Failed requests the flow causes on purpose (logged by the browser as console errors).
 const EXPECTED_FAILURES = [
@@ -28,45 +25,27 @@ const IMPORT_YAML = `- name: blog.example.com
 let gantry;
 let browser;
 let page;
-const { shoot, noHorizontalOverflow, signIn, signOut, nav } = pageKit(() => page);
-const consoleErrors = [];
-const cspViolations = [];
-const pageErrors = [];
-
-function expectedFailure(text, url) {
-  if (!/Failed to load resource|net::ERR_FAILED/.test(text)) return false;
-  const path = url ? new URL(url).pathname : "";
-  return EXPECTED_FAILURES.some((f) => path.startsWith(f.path) && (f.status === 0 || text.includes(String(f.status))));
-}
+const { shoot, noHorizontalOverflow, signInToDashboard, signOut, nav } = pageKit(() => page);
+const problems = problemSink();
 
 const groupTable = () => page.getByRole("table", { name: "Domains of this group" });
 
 describe("domains pages", { concurrency: false }, () => {
   let adm;
   before(async () => {
-    if (!existsSync(join(WEB_DIR, "dist", "index.html"))) throw new Error("web/dist is missing: run `npm run build` first");
-    mkdirSync(SHOTS, { recursive: true });
-    for (const f of readdirSync(SHOTS)) if (/^3\d-/.test(f)) rmSync(join(SHOTS, f), { force: true });
+    prepareSuite(/^3\d-/);
     gantry = await startGantry();
     browser = await launchBrowser();
-    page = await watchedPage(browser, { cspViolations, consoleErrors, pageErrors }, expectedFailure, 10000);
-    await page.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
-      consoleErrors.push(`unexpected request to ${route.request().url()}`);
-      return route.abort();
-    });
+    page = await watchedPage(browser, problems, { expected: EXPECTED_FAILURES, localOnly: true });
     // A server record to bind the group to (nothing connects to it).
     adm = await apiSession(gantry.url, "admin", ADMIN_PASSWORD);
     const srv = await adm("POST", "/api/v1/servers", { name: "edge-1", address: "192.0.2.10", credentials: { generate: true } });
     assert.equal(srv.status, 201, JSON.stringify(srv.body));
     await page.goto(`${gantry.url}/`);
-    await signIn("admin", ADMIN_PASSWORD);
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("admin", ADMIN_PASSWORD);
   });
 
-  after(async () => {
-    await browser?.close();
-    await gantry?.stop();
-  });
+  after(() => stopAll({ browser, gantry }));
 
   test("create a group bound to a server", async () => {
     await nav("Domains");
@@ -195,8 +174,7 @@ describe("domains pages", { concurrency: false }, () => {
     const created = await adm("POST", "/api/v1/users", { username: "vera", role: "viewer", password: "vera-password-1" });
     assert.equal(created.status, 201);
     await signOut();
-    await signIn("vera", "vera-password-1");
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("vera", "vera-password-1");
     await nav("Domains");
     await page.getByRole("table", { name: "Domains", exact: true }).getByRole("row").filter({ hasText: "docs.example.com" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "New group" }).count(), 0);
@@ -210,8 +188,6 @@ describe("domains pages", { concurrency: false }, () => {
   });
 
   test("no console errors and no CSP violations", () => {
-    assert.deepEqual(cspViolations, [], "CSP violations");
-    assert.deepEqual(pageErrors, [], "uncaught page errors");
-    assert.deepEqual(consoleErrors, [], "console errors");
+    assertNoProblems(problems);
   });
 });

@@ -1,7 +1,8 @@
-// Starts the real gantry binary on a free port with a fresh SQLite database,
-// and launches Debian's Chromium through playwright-core.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+// Shared by the e2e suites: starts the real gantry binary on a free port with
+// a fresh SQLite database, launches Debian's Chromium through playwright-core,
+// brings the test fleet up and down, and holds the page helpers.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -133,10 +134,84 @@ export async function apiSession(base, username, password) {
 export const SHOTS = join(WEB_DIR, "e2e-screenshots");
 
 /**
+ * A suite's first step: the panel must be built, and the suite's screenshots
+ * from an earlier run go (each suite owns a prefix, e.g. `/^2\d-/`).
+ */
+export function prepareSuite(ownedShots) {
+  if (!existsSync(join(WEB_DIR, "dist", "index.html"))) throw new Error("web/dist is missing: run `npm run build` first");
+  mkdirSync(SHOTS, { recursive: true });
+  for (const f of readdirSync(SHOTS)) if (ownedShots.test(f)) rmSync(join(SHOTS, f), { force: true });
+}
+
+export const FLEET_BIN = process.env.GANTRY_TESTFLEET_BIN
+  ? resolve(process.env.GANTRY_TESTFLEET_BIN)
+  : resolve(WEB_DIR, "../target/debug/gantry-testfleet");
+
+/**
+ * `describe`'s `skip` for a suite that needs the test fleet, which needs root
+ * (network namespaces, veths). Without root the suite is skipped with a loud
+ * banner, so a green run cannot hide it; under CI=true that is a failure.
+ */
+export function fleetSkip(suite, needs, covers) {
+  if (typeof process.getuid === "function" && process.getuid() === 0) return false;
+  const msg = `${suite} e2e needs root to start the test fleet (${needs})`;
+  if (process.env.CI === "true") throw new Error(`${msg}; CI=true, so this is a failure`);
+  console.warn(`\n${"!".repeat(78)}\n!! SKIPPING the ${suite} e2e suite: ${msg}.\n!! Run \`npm run e2e\` as root to cover ${covers}.\n${"!".repeat(78)}\n`);
+  return "not root: the test fleet cannot start";
+}
+
+/**
+ * `gantry-testfleet up --hosts <hosts>`: the fleet's state (`hosts`,
+ * `client_key_path`, …) and `down()`, which brings it down and removes its
+ * directory. A failed `up` is brought down before it throws.
+ */
+export function startFleet(hosts) {
+  if (!existsSync(FLEET_BIN)) throw new Error(`${FLEET_BIN} not found: run \`cargo build -p gantry-testfleet\` or set GANTRY_TESTFLEET_BIN`);
+  const dir = mkdtempSync(join(tmpdir(), "gantry-e2e-fleet-"));
+  const state = join(dir, "fleet.json");
+  function down() {
+    if (existsSync(state)) {
+      const r = spawnSync(FLEET_BIN, ["down", "--state", state], { encoding: "utf8" });
+      if (r.status !== 0) console.error(`gantry-testfleet down failed (${r.status}): ${r.stderr}`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  try {
+    const up = spawnSync(FLEET_BIN, ["up", "--hosts", String(hosts), "--state", state], { encoding: "utf8" });
+    if (up.status !== 0) throw new Error(`gantry-testfleet up failed (${up.status}):\n${up.stdout}\n${up.stderr}`);
+    const fleet = JSON.parse(readFileSync(state, "utf8"));
+    assert.equal(fleet.hosts.length, hosts);
+    return { ...fleet, down };
+  } catch (e) {
+    down();
+    throw e;
+  }
+}
+
+/** A suite's `after`: closes Chromium, stops gantry and brings the fleet down, each even if another failed or never started. */
+export async function stopAll({ browser, gantry, fleet }) {
+  try {
+    await browser?.close();
+  } finally {
+    try {
+      await gantry?.stop();
+    } finally {
+      fleet?.down();
+    }
+  }
+}
+
+/**
  * Page helpers shared by the e2e suites. `getPage` returns the suite's
  * current page (it is created in `before`, after the helpers are bound).
  */
 export function pageKit(getPage) {
+  async function signIn(username, password) {
+    const page = getPage();
+    await page.getByLabel("Username").fill(username);
+    await page.getByLabel("Password", { exact: true }).fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  }
   return {
     /** Full-page screenshots in light and dark, without transient toasts. */
     async shoot(name) {
@@ -155,11 +230,11 @@ export function pageKit(getPage) {
       const { scroll, width } = await getPage().evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
       assert.ok(scroll <= width + 1, `page overflows horizontally at ${width}px (${scroll}px wide)`);
     },
-    async signIn(username, password) {
-      const page = getPage();
-      await page.getByLabel("Username").fill(username);
-      await page.getByLabel("Password", { exact: true }).fill(password);
-      await page.getByRole("button", { name: "Sign in" }).click();
+    signIn,
+    /** Signs in where the user lands: the dashboard. */
+    async signInToDashboard(username, password) {
+      await signIn(username, password);
+      await getPage().getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
     },
     async signOut() {
       const page = getPage();
@@ -174,12 +249,36 @@ export function pageKit(getPage) {
   };
 }
 
+/** What `watchedPage` collects; a suite's last test checks it with `assertNoProblems`. */
+export function problemSink() {
+  return { cspViolations: [], consoleErrors: [], pageErrors: [] };
+}
+
+export function assertNoProblems(sink) {
+  assert.deepEqual(sink.cspViolations, [], "CSP violations");
+  assert.deepEqual(sink.pageErrors, [], "uncaught page errors");
+  assert.deepEqual(sink.consoleErrors, [], "console errors");
+}
+
 /**
- * The suite's page, watched: CSP violations, console errors (except those
- * `isExpected(text, url)` allows, i.e. failures the test causes on purpose)
- * and uncaught page errors are collected into `sink` for the final check.
+ * Whether a console error is a failed request the suite causes on purpose:
+ * `expected` lists them as `{path, status}` (a path prefix; status 0 for a
+ * request the test aborts). The browser logs every failed request as an
+ * error; all others fail the run.
  */
-export async function watchedPage(browser, sink, isExpected, timeout = 10000) {
+function isExpectedFailure(expected, text, url) {
+  if (!/Failed to load resource|net::ERR_FAILED/.test(text)) return false;
+  const path = url ? new URL(url).pathname : "";
+  return expected.some((f) => path.startsWith(f.path) && (f.status === 0 || text.includes(String(f.status))));
+}
+
+/**
+ * The suite's page, watched: CSP violations, console errors (except the
+ * `expected` failed requests) and uncaught page errors are collected into
+ * `sink` (from `problemSink`) for the final check. With `localOnly`, a
+ * request to anything but gantry on 127.0.0.1 is aborted and reported.
+ */
+export async function watchedPage(browser, sink, { expected = [], timeout = 10000, localOnly = false } = {}) {
   const { context } = browser;
   await context.exposeBinding("__gantryCspViolation", (_src, v) => sink.cspViolations.push(v));
   await context.addInitScript(() => {
@@ -194,8 +293,14 @@ export async function watchedPage(browser, sink, isExpected, timeout = 10000) {
     if (msg.type() !== "error") return;
     const text = msg.text();
     if (/Content.Security.Policy|Refused to/i.test(text)) sink.cspViolations.push(text);
-    else if (!isExpected(text, msg.location().url)) sink.consoleErrors.push(`${text} (${msg.location().url})`);
+    else if (!isExpectedFailure(expected, text, msg.location().url)) sink.consoleErrors.push(`${text} (${msg.location().url})`);
   });
   page.on("pageerror", (err) => sink.pageErrors.push(String(err)));
+  if (localOnly) {
+    await page.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
+      sink.consoleErrors.push(`unexpected request to ${route.request().url()}`);
+      return route.abort();
+    });
+  }
   return page;
 }

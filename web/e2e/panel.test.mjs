@@ -2,10 +2,8 @@
 // in Debian's Chromium. Run with `npm run e2e` after `npm run build` (and a
 // `cargo build -p gantry`; debug binaries read web/dist from disk).
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry, watchedPage } from "./gantry.mjs";
+import { ADMIN_PASSWORD, SHOTS, apiSession, assertNoProblems, launchBrowser, pageKit, prepareSuite, problemSink, startGantry, stopAll, watchedPage } from "./gantry.mjs";
 
 const NEW_ADMIN_PASSWORD = "e2e-changed-password-2";
 const EXPECTED_CSP =
@@ -24,16 +22,8 @@ const EXPECTED_FAILURES = [
 let gantry;
 let browser;
 let page;
-const { shoot, noHorizontalOverflow, signIn, signOut } = pageKit(() => page);
-const consoleErrors = [];
-const cspViolations = [];
-const pageErrors = [];
-
-function expectedFailure(text, url) {
-  if (!/Failed to load resource|net::ERR_FAILED/.test(text)) return false;
-  const path = url ? new URL(url).pathname : "";
-  return EXPECTED_FAILURES.some((f) => path.startsWith(f.path) && (f.status === 0 || text.includes(String(f.status))));
-}
+const { shoot, noHorizontalOverflow, signIn, signInToDashboard, signOut } = pageKit(() => page);
+const problems = problemSink();
 
 /** Polls until an input shows `value` (state updates after a request are asynchronous). */
 async function waitForValue(locator, value, timeout = 10000) {
@@ -53,18 +43,15 @@ async function nav(label) {
 
 describe("gantry admin panel", { concurrency: false }, () => {
   before(async () => {
-    if (!existsSync(join(WEB_DIR, "dist", "index.html"))) throw new Error("web/dist is missing: run `npm run build` first");
-    // This file owns the 0x/1x screenshots; servers.test.mjs owns the 2x ones, domains.test.mjs the 3x ones.
-    mkdirSync(SHOTS, { recursive: true });
-    for (const f of readdirSync(SHOTS)) if (/^[01]\d-/.test(f)) rmSync(join(SHOTS, f), { force: true });
+    // This file owns the 0x/1x screenshots; servers.test.mjs owns the 2x ones, domains.test.mjs the 3x ones, proxy.test.mjs the 4x ones.
+    prepareSuite(/^[01]\d-/);
     gantry = await startGantry();
     browser = await launchBrowser();
-    page = await watchedPage(browser, { cspViolations, consoleErrors, pageErrors }, expectedFailure, 10000);
+    page = await watchedPage(browser, problems, { expected: EXPECTED_FAILURES });
   });
 
   after(async () => {
-    await browser?.close();
-    await gantry?.stop();
+    await stopAll({ browser, gantry });
     console.log(`\nScreenshots (light and dark): ${SHOTS}`);
   });
 
@@ -97,8 +84,7 @@ describe("gantry admin panel", { concurrency: false }, () => {
     await page.getByTestId("login-error").waitFor();
     assert.equal(await page.getByTestId("login-error").textContent(), "Wrong username or password.");
     assert.equal(await page.getByLabel("Password", { exact: true }).inputValue(), "", "password field cleared");
-    await signIn("admin", ADMIN_PASSWORD);
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("admin", ADMIN_PASSWORD);
     await page.getByTestId("version").waitFor();
     await page.locator(".topbar .live-open").waitFor();
     // No credentials in web storage.
@@ -316,8 +302,7 @@ describe("gantry admin panel", { concurrency: false }, () => {
     const adm = await apiSession(gantry.url, "admin", NEW_ADMIN_PASSWORD);
     const created = await adm("POST", "/api/v1/users", { username: "victor", role: "viewer", password: "victor-password-1" });
     assert.equal(created.status, 201);
-    await signIn("victor", "victor-password-1");
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("victor", "victor-password-1");
     const navEl = page.getByRole("navigation");
     assert.equal(await navEl.getByRole("link", { name: "Users" }).count(), 0);
     assert.equal(await navEl.getByRole("link", { name: "Audit" }).count(), 0);
@@ -328,8 +313,6 @@ describe("gantry admin panel", { concurrency: false }, () => {
   });
 
   test("no console errors and no CSP violations", () => {
-    assert.deepEqual(cspViolations, [], "CSP violations");
-    assert.deepEqual(pageErrors, [], "uncaught page errors");
-    assert.deepEqual(consoleErrors, [], "console errors");
+    assertNoProblems(problems);
   });
 });

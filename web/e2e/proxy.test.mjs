@@ -15,24 +15,13 @@
 // pending changes out itself.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry, watchedPage } from "./gantry.mjs";
+import { ADMIN_PASSWORD, apiSession, assertNoProblems, fleetSkip, launchBrowser, pageKit, prepareSuite, problemSink, startFleet, startGantry, stopAll, watchedPage } from "./gantry.mjs";
 
-const FLEET_BIN = process.env.GANTRY_TESTFLEET_BIN ? resolve(process.env.GANTRY_TESTFLEET_BIN) : resolve(WEB_DIR, "../target/debug/gantry-testfleet");
-const IS_ROOT = typeof process.getuid === "function" && process.getuid() === 0;
-const IN_CI = process.env.CI === "true";
-
-let skip = false;
-if (!IS_ROOT) {
-  const msg = "proxy e2e needs root to start the test fleet (network namespaces, a real sshd and nginx)";
-  if (IN_CI) throw new Error(`${msg}; CI=true, so this is a failure`);
-  console.warn(`\n${"!".repeat(78)}\n!! SKIPPING the proxy e2e suite: ${msg}.\n!! Run \`npm run e2e\` as root to cover the Proxy pages.\n${"!".repeat(78)}\n`);
-  skip = "not root: the test fleet cannot start";
-}
+const skip = fleetSkip("proxy", "network namespaces, a real sshd and nginx", "the Proxy pages");
 
 // Failed requests the flow causes on purpose (logged by the browser as console errors).
 const EXPECTED_FAILURES = [
@@ -42,8 +31,6 @@ const EXPECTED_FAILURES = [
 const DOMAIN = "app.example.test";
 const JOB_TIMEOUT = 90_000;
 
-let fleetDir;
-let fleetStateFile;
 let fleet;
 let gantry;
 let browser;
@@ -51,22 +38,8 @@ let page;
 let edgeId;
 /** The generation that first serves the domain (2, or 3 when the empty group went live on its own first). */
 let n;
-const { shoot, noHorizontalOverflow, signIn, signOut, nav } = pageKit(() => page);
-const consoleErrors = [];
-const cspViolations = [];
-const pageErrors = [];
-
-function expectedFailure(text, url) {
-  if (!/Failed to load resource|net::ERR_FAILED/.test(text)) return false;
-  const path = url ? new URL(url).pathname : "";
-  return EXPECTED_FAILURES.some((f) => path.startsWith(f.path) && (f.status === 0 || text.includes(String(f.status))));
-}
-
-function fleetDown() {
-  if (!fleetStateFile || !existsSync(fleetStateFile)) return;
-  const r = spawnSync(FLEET_BIN, ["down", "--state", fleetStateFile], { encoding: "utf8" });
-  if (r.status !== 0) console.error(`gantry-testfleet down failed (${r.status}): ${r.stderr}`);
-}
+const { shoot, noHorizontalOverflow, signInToDashboard, signOut, nav } = pageKit(() => page);
+const problems = problemSink();
 
 /** Runs `argv` inside fleet host `i` (all its namespaces, like the fleet itself does). */
 function inHost(i, argv) {
@@ -117,17 +90,8 @@ const genRow = (n) => generationsTable().getByRole("row").filter({ has: page.get
 
 describe("reverse proxy pages against a real fleet", { concurrency: false, skip }, () => {
   before(async () => {
-    if (!existsSync(join(WEB_DIR, "dist", "index.html"))) throw new Error("web/dist is missing: run `npm run build` first");
-    if (!existsSync(FLEET_BIN)) throw new Error(`${FLEET_BIN} not found: run \`cargo build -p gantry-testfleet\` or set GANTRY_TESTFLEET_BIN`);
-    mkdirSync(SHOTS, { recursive: true });
-    for (const f of readdirSync(SHOTS)) if (/^4\d-/.test(f)) rmSync(join(SHOTS, f), { force: true });
-
-    fleetDir = mkdtempSync(join(tmpdir(), "gantry-e2e-fleet-"));
-    fleetStateFile = join(fleetDir, "fleet.json");
-    const up = spawnSync(FLEET_BIN, ["up", "--hosts", "2", "--state", fleetStateFile], { encoding: "utf8" });
-    if (up.status !== 0) throw new Error(`gantry-testfleet up failed (${up.status}):\n${up.stdout}\n${up.stderr}`);
-    fleet = JSON.parse(readFileSync(fleetStateFile, "utf8"));
-    assert.equal(fleet.hosts.length, 2);
+    prepareSuite(/^4\d-/);
+    fleet = startFleet(2);
 
     // Host 1: a backend answering on 8080 (its own nginx, inside the host's namespaces).
     writeFileSync(
@@ -145,26 +109,13 @@ describe("reverse proxy pages against a real fleet", { concurrency: false, skip 
       },
     });
     browser = await launchBrowser();
-    page = await watchedPage(browser, { cspViolations, consoleErrors, pageErrors }, expectedFailure, 15000);
     // Only gantry (127.0.0.1) may be contacted by the browser.
-    await page.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
-      consoleErrors.push(`unexpected request to ${route.request().url()}`);
-      return route.abort();
-    });
+    page = await watchedPage(browser, problems, { expected: EXPECTED_FAILURES, timeout: 15000, localOnly: true });
     await page.goto(`${gantry.url}/`);
-    await signIn("admin", ADMIN_PASSWORD);
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("admin", ADMIN_PASSWORD);
   });
 
-  after(async () => {
-    try {
-      await browser?.close();
-      await gantry?.stop();
-    } finally {
-      fleetDown();
-      if (fleetDir) rmSync(fleetDir, { recursive: true, force: true });
-    }
-  });
+  after(() => stopAll({ browser, gantry, fleet }));
 
   test("add the edge server, install the reverse proxy and watch the job live", async () => {
     const host = fleet.hosts[0];
@@ -422,8 +373,7 @@ describe("reverse proxy pages against a real fleet", { concurrency: false, skip 
     const adm = await apiSession(gantry.url, "admin", ADMIN_PASSWORD);
     assert.equal((await adm("POST", "/api/v1/users", { username: "vic", role: "viewer", password: "vic-password-1" })).status, 201);
     await signOut();
-    await signIn("vic", "vic-password-1");
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("vic", "vic-password-1");
     await page.goto(`${gantry.url}/servers/${edgeId}`);
     await proxyStatus().locator('[data-status="in_sync"]').waitFor();
     for (const name of ["Install", "Check drift", "Uninstall", "Re-apply", "Apply changes…"]) {
@@ -439,8 +389,6 @@ describe("reverse proxy pages against a real fleet", { concurrency: false, skip 
   });
 
   test("no console errors, no CSP violations, no requests beyond 127.0.0.1", () => {
-    assert.deepEqual(cspViolations, [], "CSP violations");
-    assert.deepEqual(pageErrors, [], "uncaught page errors");
-    assert.deepEqual(consoleErrors, [], "console errors");
+    assertNoProblems(problems);
   });
 });

@@ -7,24 +7,11 @@
 // Traffic: the browser talks only to gantry on 127.0.0.1; gantry talks to the
 // fleet host's address.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, SHOTS, WEB_DIR, apiSession, launchBrowser, pageKit, startGantry, watchedPage } from "./gantry.mjs";
+import { ADMIN_PASSWORD, apiSession, assertNoProblems, fleetSkip, launchBrowser, pageKit, prepareSuite, problemSink, startFleet, startGantry, stopAll, watchedPage } from "./gantry.mjs";
 
-const FLEET_BIN = process.env.GANTRY_TESTFLEET_BIN ? resolve(process.env.GANTRY_TESTFLEET_BIN) : resolve(WEB_DIR, "../target/debug/gantry-testfleet");
-const IS_ROOT = typeof process.getuid === "function" && process.getuid() === 0;
-const IN_CI = process.env.CI === "true";
-
-let skip = false;
-if (!IS_ROOT) {
-  const msg = "servers e2e needs root to start the test fleet (network namespaces and a real sshd)";
-  if (IN_CI) throw new Error(`${msg}; CI=true, so this is a failure`);
-  console.warn(`\n${"!".repeat(78)}\n!! SKIPPING the servers e2e suite: ${msg}.\n!! Run \`npm run e2e\` as root to cover the Servers page.\n${"!".repeat(78)}\n`);
-  skip = "not root: the test fleet cannot start";
-}
+const skip = fleetSkip("servers", "network namespaces and a real sshd", "the Servers page");
 
 // Failed requests the flow causes on purpose (logged by the browser as console errors).
 const EXPECTED_FAILURES = [
@@ -34,68 +21,29 @@ const EXPECTED_FAILURES = [
   { path: "/api/v1/jobs/", status: 0 }, // job reads blocked on purpose to prove the checklist comes over SSE
 ];
 
-let fleetDir;
-let fleetStateFile;
 let fleet;
 let gantry;
 let browser;
 let page;
-const { shoot, noHorizontalOverflow, signIn, signOut, nav } = pageKit(() => page);
-const consoleErrors = [];
-const cspViolations = [];
-const pageErrors = [];
-
-function expectedFailure(text, url) {
-  if (!/Failed to load resource|net::ERR_FAILED/.test(text)) return false;
-  const path = url ? new URL(url).pathname : "";
-  return EXPECTED_FAILURES.some((f) => path.startsWith(f.path) && (f.status === 0 || text.includes(String(f.status))));
-}
-
-function fleetDown() {
-  if (!fleetStateFile || !existsSync(fleetStateFile)) return;
-  const r = spawnSync(FLEET_BIN, ["down", "--state", fleetStateFile], { encoding: "utf8" });
-  if (r.status !== 0) console.error(`gantry-testfleet down failed (${r.status}): ${r.stderr}`);
-}
+const { shoot, noHorizontalOverflow, signInToDashboard, signOut, nav } = pageKit(() => page);
+const problems = problemSink();
 
 const step = (name) => page.locator(`.checklist [data-step="${name}"]`);
 const STEPS = ["resolve", "tcp", "handshake", "host_key", "auth", "privilege", "facts"];
 
 describe("servers page against a real sshd", { concurrency: false, skip }, () => {
   before(async () => {
-    if (!existsSync(join(WEB_DIR, "dist", "index.html"))) throw new Error("web/dist is missing: run `npm run build` first");
-    if (!existsSync(FLEET_BIN)) throw new Error(`${FLEET_BIN} not found: run \`cargo build -p gantry-testfleet\` or set GANTRY_TESTFLEET_BIN`);
-    mkdirSync(SHOTS, { recursive: true });
-    for (const f of readdirSync(SHOTS)) if (/^2\d-/.test(f)) rmSync(join(SHOTS, f), { force: true });
-
-    fleetDir = mkdtempSync(join(tmpdir(), "gantry-e2e-fleet-"));
-    fleetStateFile = join(fleetDir, "fleet.json");
-    const up = spawnSync(FLEET_BIN, ["up", "--hosts", "1", "--state", fleetStateFile], { encoding: "utf8" });
-    if (up.status !== 0) throw new Error(`gantry-testfleet up failed (${up.status}):\n${up.stdout}\n${up.stderr}`);
-    fleet = JSON.parse(readFileSync(fleetStateFile, "utf8"));
-    assert.equal(fleet.hosts.length, 1);
-
+    prepareSuite(/^2\d-/);
+    fleet = startFleet(1);
     gantry = await startGantry();
     browser = await launchBrowser();
-    page = await watchedPage(browser, { cspViolations, consoleErrors, pageErrors }, expectedFailure, 15000);
     // Only gantry (127.0.0.1) may be contacted by the browser.
-    await page.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => {
-      consoleErrors.push(`unexpected request to ${route.request().url()}`);
-      return route.abort();
-    });
+    page = await watchedPage(browser, problems, { expected: EXPECTED_FAILURES, timeout: 15000, localOnly: true });
     await page.goto(`${gantry.url}/`);
-    await signIn("admin", ADMIN_PASSWORD);
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("admin", ADMIN_PASSWORD);
   });
 
-  after(async () => {
-    try {
-      await browser?.close();
-      await gantry?.stop();
-    } finally {
-      fleetDown();
-      if (fleetDir) rmSync(fleetDir, { recursive: true, force: true });
-    }
-  });
+  after(() => stopAll({ browser, gantry, fleet }));
 
   test("add a server by pasting a key, with inline field errors first", async () => {
     const host = fleet.hosts[0];
@@ -259,8 +207,7 @@ describe("servers page against a real sshd", { concurrency: false, skip }, () =>
     });
     assert.equal(created.status, 201);
     await signOut();
-    await signIn("vera", "vera-password-1");
-    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await signInToDashboard("vera", "vera-password-1");
     await nav("Servers");
     const table = page.getByRole("table", { name: "Servers" });
     const row = table.getByRole("row").filter({ hasText: "web-2" });
@@ -281,8 +228,6 @@ describe("servers page against a real sshd", { concurrency: false, skip }, () =>
   });
 
   test("no console errors, no CSP violations, no requests beyond 127.0.0.1", () => {
-    assert.deepEqual(cspViolations, [], "CSP violations");
-    assert.deepEqual(pageErrors, [], "uncaught page errors");
-    assert.deepEqual(consoleErrors, [], "console errors");
+    assertNoProblems(problems);
   });
 });

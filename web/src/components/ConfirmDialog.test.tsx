@@ -1,4 +1,4 @@
-import { render, screen, waitFor } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { useState } from "react";
 import { describe, expect, it, vi } from "vitest";
@@ -55,6 +55,46 @@ describe("ConfirmDialog", () => {
     await user.click(screen.getByRole("button", { name: "Revoke token" }));
     await waitFor(() => expect(screen.queryByRole("alertdialog")).not.toBeInTheDocument());
     expect(onConfirm).toHaveBeenCalledTimes(2);
+  });
+
+  it("offers an option that starts unticked each time and is passed to the action", async () => {
+    const user = userEvent.setup();
+    const onConfirm = vi.fn();
+    function WithOption() {
+      const [open, setOpen] = useState(false);
+      return (
+        <>
+          <button type="button" onClick={() => setOpen(true)}>
+            Uninstall
+          </button>
+          <ConfirmDialog
+            open={open}
+            title="Uninstall?"
+            confirmLabel="Uninstall"
+            option={{ name: "remove_package", label: "Also remove the package", hint: "Otherwise it stays.", confirmLabel: "Uninstall and remove" }}
+            onConfirm={onConfirm}
+            onClose={() => setOpen(false)}
+          >
+            <p>Gone.</p>
+          </ConfirmDialog>
+        </>
+      );
+    }
+    render(<WithOption />);
+    await user.click(screen.getByRole("button", { name: "Uninstall" }));
+    const option = screen.getByRole("checkbox", { name: "Also remove the package" });
+    expect(option).not.toBeChecked();
+    expect(option).toHaveAccessibleDescription("Otherwise it stays.");
+    await user.click(option);
+    await user.click(screen.getByRole("button", { name: "Uninstall and remove" }));
+    await waitFor(() => expect(screen.queryByRole("alertdialog")).not.toBeInTheDocument());
+    expect(onConfirm).toHaveBeenLastCalledWith(true);
+
+    await user.click(screen.getByRole("button", { name: "Uninstall" }));
+    expect(screen.getByRole("checkbox", { name: "Also remove the package" })).not.toBeChecked();
+    await user.click(within(screen.getByRole("alertdialog")).getByRole("button", { name: "Uninstall" }));
+    await waitFor(() => expect(screen.queryByRole("alertdialog")).not.toBeInTheDocument());
+    expect(onConfirm).toHaveBeenLastCalledWith(false);
   });
 });
 

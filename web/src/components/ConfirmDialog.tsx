@@ -1,9 +1,19 @@
 // Confirmation for destructive or far-reaching actions. The title and message
 // must name exactly what is affected ("Revoke token “ci-deploy”?"). Focus
 // starts on Cancel so a stray Enter never destroys anything.
-import { useState, type ReactNode } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import { Dialog } from "./Dialog";
+import { CheckboxField } from "./Form";
 import { ApiError, isApiError } from "../api/client";
+
+/** A checkbox under the message that widens the action ("Also remove the nginx package"). */
+export interface ConfirmOption {
+  name: string;
+  label: string;
+  hint: string;
+  /** The confirm button's label while the option is ticked. */
+  confirmLabel?: string;
+}
 
 export interface ConfirmDialogProps {
   open: boolean;
@@ -13,19 +23,25 @@ export interface ConfirmDialogProps {
   confirmLabel: string;
   /** Red confirm button (default true). */
   danger?: boolean;
-  onConfirm: () => Promise<void> | void;
+  /** Unticked each time the dialog opens; `onConfirm` gets whether it is ticked. */
+  option?: ConfirmOption;
+  onConfirm: (option: boolean) => Promise<void> | void;
   onClose: () => void;
 }
 
-export function ConfirmDialog({ open, title, children, confirmLabel, danger = true, onConfirm, onClose }: ConfirmDialogProps) {
+export function ConfirmDialog({ open, title, children, confirmLabel, danger = true, option, onConfirm, onClose }: ConfirmDialogProps) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | Error | null>(null);
+  const [ticked, setTicked] = useState(false);
+  useEffect(() => {
+    if (open) setTicked(false);
+  }, [open]);
 
   async function confirm() {
     setBusy(true);
     setError(null);
     try {
-      await onConfirm();
+      await onConfirm(ticked);
       setBusy(false);
       onClose();
     } catch (e) {
@@ -54,12 +70,15 @@ export function ConfirmDialog({ open, title, children, confirmLabel, danger = tr
             Cancel
           </button>
           <button type="button" className={`btn ${danger ? "btn-danger" : "btn-primary"}`} onClick={confirm} disabled={busy}>
-            {busy ? "Working…" : confirmLabel}
+            {busy ? "Working…" : ticked && option?.confirmLabel ? option.confirmLabel : confirmLabel}
           </button>
         </>
       }
     >
-      <div className="confirm-message">{children}</div>
+      <div className="confirm-message">
+        {children}
+        {option ? <CheckboxField name={option.name} label={option.label} hint={option.hint} checked={ticked} onChange={(e) => setTicked(e.target.checked)} /> : null}
+      </div>
       {error ? (
         <p className="form-error" role="alert">
           {isApiError(error) ? error.detail : error.message}

@@ -2,6 +2,7 @@
 // (keyset cursors, `{items, next}`); the table renders one page and the
 // controls. Pair it with `useCursorList` (src/lib/useCursorList.ts).
 import { Fragment, useId, useState, type ReactNode } from "react";
+import type { CursorList } from "../lib/useCursorList";
 import { EmptyState, ErrorState, Loading, Spinner } from "./States";
 
 export type SortDir = "asc" | "desc";
@@ -29,6 +30,20 @@ export interface Pagination {
   pageSize: number;
   onPageSizeChange?: (size: number) => void;
   pageSizes?: number[];
+}
+
+/** The pagination of a `useCursorList` list: Previous/Next and the page-size select. */
+export function listPagination<T>(list: CursorList<T>, pageSizes?: number[]): Pagination {
+  return {
+    page: list.page,
+    hasPrev: list.hasPrev,
+    hasNext: list.hasNext,
+    onPrev: list.prev,
+    onNext: list.next,
+    pageSize: list.pageSize,
+    onPageSizeChange: list.setPageSize,
+    pageSizes,
+  };
 }
 
 export interface DataTableProps<T> {

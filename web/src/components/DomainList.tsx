@@ -10,7 +10,7 @@ import { useEvents } from "../api/events";
 import { useMe } from "../auth/AuthContext";
 import { Badge } from "./Badge";
 import { ConfirmDialog } from "./ConfirmDialog";
-import { DataTable, type Column } from "./DataTable";
+import { DataTable, listPagination, type Column } from "./DataTable";
 import { SelectField, TextField } from "./Form";
 import { EmptyState } from "./States";
 import { useToast } from "./Toasts";
@@ -246,15 +246,7 @@ export function DomainList({ groupId, groups: givenGroups, servers, onChanged, r
             </EmptyState>
           )
         }
-        pagination={{
-          page: list.page,
-          hasPrev: list.hasPrev,
-          hasNext: list.hasNext,
-          onPrev: list.prev,
-          onNext: list.next,
-          pageSize: list.pageSize,
-          onPageSizeChange: list.setPageSize,
-        }}
+        pagination={listPagination(list)}
       />
       {bulk ? (
         <ConfirmDialog

@@ -223,6 +223,8 @@ export function useFormErrors(fields: readonly string[]) {
   }, [error, setError, clear, fields]);
 }
 
+export type FormErrors = ReturnType<typeof useFormErrors>;
+
 export function FormError({ message }: { message: string | null }) {
   if (!message) return null;
   return (

@@ -4,8 +4,8 @@ import { useEffect, useState } from "react";
 import { createGroup, deleteGroup } from "../api/domains";
 import type { DomainGroup } from "../api/domainTypes";
 import { ConfirmDialog } from "./ConfirmDialog";
-import { Dialog } from "./Dialog";
-import { CheckboxField, FormError, SelectField, TextAreaField, TextField, useFormErrors } from "./Form";
+import { CheckboxField, SelectField, TextAreaField, TextField, useFormErrors } from "./Form";
+import { FormDialog } from "./FormDialog";
 import { plural } from "../lib/selection";
 
 export const GROUP_FIELDS = ["name", "description", "server_id", "manual_approval", "auto_repair"] as const;
@@ -31,7 +31,6 @@ export function NewGroupDialog({
   const [serverId, setServerId] = useState("");
   const [manual, setManual] = useState(false);
   const [autoRepair, setAutoRepair] = useState(false);
-  const [busy, setBusy] = useState(false);
 
   useEffect(() => {
     if (!open) return;
@@ -40,71 +39,48 @@ export function NewGroupDialog({
     setServerId("");
     setManual(false);
     setAutoRepair(false);
-    form.clear();
   }, [open]);
 
-  async function submit(e: React.FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    form.clear();
-    try {
-      const g = await createGroup({ name: name.trim(), description, server_id: serverId ? Number(serverId) : null, manual_approval: manual, auto_repair: autoRepair });
-      onCreated(g);
-    } catch (err) {
-      form.setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
-
   return (
-    <Dialog
+    <FormDialog
       open={open}
       title="New domain group"
       onClose={onClose}
-      busy={busy}
-      footer={
-        <>
-          <button type="button" className="btn btn-secondary" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" form="group-form" className="btn btn-primary" disabled={busy}>
-            {busy ? "Creating…" : "Create group"}
-          </button>
-        </>
+      form={form}
+      onSubmit={async () =>
+        onCreated(await createGroup({ name: name.trim(), description, server_id: serverId ? Number(serverId) : null, manual_approval: manual, auto_repair: autoRepair }))
       }
+      submitLabel="Create group"
+      busyLabel="Creating…"
     >
-      <form id="group-form" onSubmit={submit} noValidate aria-label="New domain group">
-        <TextField label="Name" name="name" required autoComplete="off" value={name} onChange={(e) => setName(e.target.value)} error={form.fieldError("name")} />
-        <TextAreaField label="Description" name="description" rows={2} value={description} onChange={(e) => setDescription(e.target.value)} error={form.fieldError("description")} />
-        <SelectField
-          label="Server"
-          name="server_id"
-          hint="The server whose reverse proxy serves the group's domains."
-          value={serverId}
-          onChange={(e) => setServerId(e.target.value)}
-          options={serverOptions(servers)}
-          error={form.fieldError("server_id")}
-        />
-        <CheckboxField
-          label="Manual approval"
-          name="manual_approval"
-          hint="Changes to this group's domains wait as a pending plan until an operator applies them."
-          checked={manual}
-          onChange={(e) => setManual(e.target.checked)}
-          error={form.fieldError("manual_approval")}
-        />
-        <CheckboxField
-          label="Repair drift automatically"
-          name="auto_repair"
-          hint="Hand edits of this group's configuration on the server are re-applied away by the drift check."
-          checked={autoRepair}
-          onChange={(e) => setAutoRepair(e.target.checked)}
-          error={form.fieldError("auto_repair")}
-        />
-        <FormError message={form.formMessage} />
-      </form>
-    </Dialog>
+      <TextField label="Name" name="name" required autoComplete="off" value={name} onChange={(e) => setName(e.target.value)} error={form.fieldError("name")} />
+      <TextAreaField label="Description" name="description" rows={2} value={description} onChange={(e) => setDescription(e.target.value)} error={form.fieldError("description")} />
+      <SelectField
+        label="Server"
+        name="server_id"
+        hint="The server whose reverse proxy serves the group's domains."
+        value={serverId}
+        onChange={(e) => setServerId(e.target.value)}
+        options={serverOptions(servers)}
+        error={form.fieldError("server_id")}
+      />
+      <CheckboxField
+        label="Manual approval"
+        name="manual_approval"
+        hint="Changes to this group's domains wait as a pending plan until an operator applies them."
+        checked={manual}
+        onChange={(e) => setManual(e.target.checked)}
+        error={form.fieldError("manual_approval")}
+      />
+      <CheckboxField
+        label="Repair drift automatically"
+        name="auto_repair"
+        hint="Hand edits of this group's configuration on the server are re-applied away by the drift check."
+        checked={autoRepair}
+        onChange={(e) => setAutoRepair(e.target.checked)}
+        error={form.fieldError("auto_repair")}
+      />
+    </FormDialog>
   );
 }
 

@@ -7,7 +7,7 @@ import { useAuth } from "../auth/AuthContext";
 import { formatDateTime } from "../lib/format";
 import { ConfirmDialog } from "./ConfirmDialog";
 import { Dialog } from "./Dialog";
-import { JobProgress, useJob } from "./JobProgress";
+import { JobLog, JobProgress, useJob } from "./JobProgress";
 import { ErrorState, Loading } from "./States";
 import { useToast } from "./Toasts";
 
@@ -69,15 +69,7 @@ export function JobDrawer({ jobId, initial, onClose }: { jobId: number | null; i
             {view.log.length === 0 ? (
               <p className="muted">No log lines yet.</p>
             ) : (
-              <ol className="job-log" role="log" aria-label="Job log" aria-live="polite">
-                {view.log.map((l, i) => (
-                  <li key={i} className={`log-line log-${l.level}`}>
-                    <time dateTime={l.at}>{new Date(l.at).toLocaleTimeString()}</time>
-                    <span className="log-level">{l.level}</span>
-                    <span className="log-message">{l.message}</span>
-                  </li>
-                ))}
-              </ol>
+              <JobLog lines={view.log} label="Job log" />
             )}
             {view.job?.error ? (
               <>

@@ -1,7 +1,7 @@
 // Live job progress. `useJob` merges the job read from GET /api/v1/jobs/{id}
 // with the `job.updated` events of the shared SSE stream, so the bar, status
 // and log move without polling or reloading.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, call, type Job, type JobStatus, type Schemas } from "../api/client";
 import { TERMINAL, useLiveJob, type LiveJob } from "../api/events";
 import { JobStatusBadge } from "./Badge";
@@ -75,6 +75,24 @@ export function useJob(id: number | null, initial?: Job | null) {
   return { view: id == null ? null : mergeJob(id, fetched, live), error, reload: load };
 }
 
+/**
+ * `useJob` for a job shown inline until it ends: `done` once the fetched job
+ * (with its result and full log) is terminal, not merely the stream's state,
+ * and `onFinished` is called once per job then.
+ */
+export function useFollowJob(id: number, initial: Job | null | undefined, onFinished?: (job: Job | null) => void) {
+  const { view, error, reload } = useJob(id, initial);
+  const done = view?.job != null && TERMINAL.has(view.job.status);
+  const reported = useRef<number | null>(null);
+  useEffect(() => {
+    if (done && reported.current !== id) {
+      reported.current = id;
+      onFinished?.(view?.job ?? null);
+    }
+  }, [done, id, onFinished, view?.job]);
+  return { view, error, reload, done };
+}
+
 export function ProgressBar({ value, status, label }: { value: number; status: JobStatus; label: string }) {
   const v = Math.max(0, Math.min(100, Math.round(value)));
   return (
@@ -104,5 +122,23 @@ export function JobProgress({ view, compact = false }: { view: JobView; compact?
       <ProgressBar value={view.progress} status={view.status} label={`Job ${view.id} progress`} />
       {view.message ? <p className="job-progress-message">{view.message}</p> : null}
     </div>
+  );
+}
+
+/**
+ * A job's log lines. The drawer's full log is a live region; the compact tail
+ * shown inline is not (the inline view announces only the end).
+ */
+export function JobLog({ lines, label, compact = false }: { lines: JobView["log"]; label: string; compact?: boolean }) {
+  return (
+    <ol className={`job-log${compact ? " job-log-compact" : ""}`} role={compact ? undefined : "log"} aria-label={label} aria-live={compact ? undefined : "polite"}>
+      {lines.map((l, i) => (
+        <li key={i} className={`log-line log-${l.level}`}>
+          <time dateTime={l.at}>{new Date(l.at).toLocaleTimeString()}</time>
+          <span className="log-level">{l.level}</span>
+          <span className="log-message">{l.message}</span>
+        </li>
+      ))}
+    </ol>
   );
 }

@@ -2,11 +2,10 @@
 // bar, status and the job's messages as they arrive over SSE (useJob merges
 // the stream with GET /jobs/{id}); "Job details" opens the JobDrawer.
 // `onFinished` is called once when the job has ended.
-import { useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import type { Job } from "../api/client";
-import { TERMINAL } from "../api/events";
 import { JobDrawer } from "./JobDrawer";
-import { JobProgress, useJob } from "./JobProgress";
+import { JobLog, JobProgress, useFollowJob } from "./JobProgress";
 import { ErrorState } from "./States";
 
 export function ProxyJob({
@@ -21,16 +20,8 @@ export function ProxyJob({
   title: string;
   onFinished?: (job: Job | null) => void;
 }) {
-  const { view, error, reload } = useJob(jobId, initial);
+  const { view, error, reload, done } = useFollowJob(jobId, initial, onFinished);
   const [open, setOpen] = useState(false);
-  const done = view?.job != null && TERMINAL.has(view.job.status);
-  const reported = useRef<number | null>(null);
-  useEffect(() => {
-    if (done && reported.current !== jobId) {
-      reported.current = jobId;
-      onFinished?.(view?.job ?? null);
-    }
-  }, [done, jobId, onFinished, view?.job]);
 
   if (!view) return error ? <ErrorState error={error} onRetry={() => void reload()} title="Could not load the job" /> : null;
   const lines = view.log.slice(-6);
@@ -46,17 +37,7 @@ export function ProxyJob({
         </button>
       </div>
       <JobProgress view={view} compact />
-      {lines.length > 0 ? (
-        <ol className="job-log job-log-compact" aria-label={`${title}: log`}>
-          {lines.map((l, i) => (
-            <li key={i} className={`log-line log-${l.level}`}>
-              <time dateTime={l.at}>{new Date(l.at).toLocaleTimeString()}</time>
-              <span className="log-level">{l.level}</span>
-              <span className="log-message">{l.message}</span>
-            </li>
-          ))}
-        </ol>
-      ) : null}
+      {lines.length > 0 ? <JobLog lines={lines} label={`${title}: log`} compact /> : null}
       {done && view.job?.error ? <pre className="code-block code-error">{view.job.error}</pre> : null}
       <p className="sr-only" aria-live="polite">
         {done ? `${title}: ${view.status}.` : ""}

@@ -4,9 +4,10 @@
 import { useEffect, useState } from "react";
 import { ApiError } from "../api/client";
 import { createRollout, isInstalled, proxyPlan, type ProxyState, type Rollout, type RolloutRequest } from "../api/proxy";
-import { Dialog } from "./Dialog";
-import { FormError, SelectField, TextAreaField, TextField, useFormErrors } from "./Form";
+import { SelectField, TextField, useFormErrors } from "./Form";
+import { FormDialog } from "./FormDialog";
 import { ProxyStatusBadge } from "./ProxyBadges";
+import { ReasonField } from "./ProxyDialogs";
 import { Spinner } from "./States";
 
 export const ROLLOUT_FIELDS = ["server_ids", "canary", "max_parallel", "max_failures", "reason"] as const;
@@ -63,14 +64,12 @@ export function RolloutDialog({
 }) {
   const form = useFormErrors(ROLLOUT_FIELDS);
   const [v, setV] = useState<RolloutFormValues>(EMPTY);
-  const [busy, setBusy] = useState(false);
   // Which installed servers have pending changes (their plan needs a reload); null while reading.
   const [pending, setPending] = useState<Set<number> | null>(null);
   const installed = states.filter(isInstalled);
 
   useEffect(() => {
     if (!open) return;
-    form.clear();
     setPending(null);
     let stop = false;
     (async () => {
@@ -104,126 +103,103 @@ export function RolloutDialog({
     setV((prev) => ({ ...prev, chosen: on ? [...prev.chosen, id] : prev.chosen.filter((x) => x !== id), canary: !on && prev.canary === String(id) ? "" : prev.canary }));
   }
 
-  async function submit(e: React.FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    form.clear();
-    try {
-      const r = await createRollout(rolloutBody(v));
-      onCreated(r);
-    } catch (err) {
-      form.setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
-
   const serverIdsError = form.fieldError("server_ids");
   return (
-    <Dialog
+    <FormDialog
       open={open}
       title="Roll out pending changes"
       onClose={onClose}
-      busy={busy}
       size="lg"
-      footer={
-        <>
-          <button type="button" className="btn btn-secondary" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" form="rollout-form" className="btn btn-primary" disabled={busy || (v.scope === "chosen" && v.chosen.length === 0)}>
-            {busy ? "Starting…" : `Start rollout${targets.length ? ` (${targets.length} server${targets.length === 1 ? "" : "s"})` : ""}`}
-          </button>
-        </>
-      }
+      form={form}
+      onSubmit={async () => onCreated(await createRollout(rolloutBody(v)))}
+      submitLabel={`Start rollout${targets.length ? ` (${targets.length} server${targets.length === 1 ? "" : "s"})` : ""}`}
+      busyLabel="Starting…"
+      canSubmit={v.scope !== "chosen" || v.chosen.length > 0}
     >
-      <form id="rollout-form" onSubmit={submit} noValidate aria-label="Roll out pending changes" className="form">
-        <p className="muted">
-          The canary is applied first, alone; if it succeeds, the other servers follow, a few at a time. Once more servers fail than tolerated,
-          the rollout stops and the servers not reached keep their live generation.
+      <p className="muted">
+        The canary is applied first, alone; if it succeeds, the other servers follow, a few at a time. Once more servers fail than tolerated,
+        the rollout stops and the servers not reached keep their live generation.
+      </p>
+      <fieldset className="radio-group" aria-describedby={serverIdsError ? "rollout-servers-error" : undefined}>
+        <legend className="sr-only">Servers</legend>
+        <label className={`radio-card${v.scope === "pending" ? " radio-card-selected" : ""}`}>
+          <input type="radio" name="scope" value="pending" checked={v.scope === "pending"} onChange={() => set("scope", "pending")} />
+          <span>
+            <span className="strong">Every server with pending changes</span>
+            <span className="muted small radio-hint">
+              {pending == null ? (
+                <>
+                  <Spinner label="Reading the plans" /> Reading the servers' plans…
+                </>
+              ) : pending.size === 0 ? (
+                "No installed server has pending changes right now."
+              ) : (
+                `${pending.size} of ${installed.length} installed server${installed.length === 1 ? "" : "s"}.`
+              )}
+            </span>
+          </span>
+        </label>
+        <label className={`radio-card${v.scope === "chosen" ? " radio-card-selected" : ""}`}>
+          <input type="radio" name="scope" value="chosen" checked={v.scope === "chosen"} onChange={() => set("scope", "chosen")} />
+          <span>
+            <span className="strong">Servers I choose</span>
+            <span className="muted small radio-hint">Also re-applies servers that have nothing pending (they report “unchanged”).</span>
+          </span>
+        </label>
+      </fieldset>
+      {serverIdsError ? (
+        <p id="rollout-servers-error" className="field-error">
+          {serverIdsError}
         </p>
-        <fieldset className="radio-group" aria-describedby={serverIdsError ? "rollout-servers-error" : undefined}>
-          <legend className="sr-only">Servers</legend>
-          <label className={`radio-card${v.scope === "pending" ? " radio-card-selected" : ""}`}>
-            <input type="radio" name="scope" value="pending" checked={v.scope === "pending"} onChange={() => set("scope", "pending")} />
-            <span>
-              <span className="strong">Every server with pending changes</span>
-              <span className="muted small radio-hint">
-                {pending == null ? (
-                  <>
-                    <Spinner label="Reading the plans" /> Reading the servers' plans…
-                  </>
-                ) : pending.size === 0 ? (
-                  "No installed server has pending changes right now."
-                ) : (
-                  `${pending.size} of ${installed.length} installed server${installed.length === 1 ? "" : "s"}.`
-                )}
-              </span>
-            </span>
-          </label>
-          <label className={`radio-card${v.scope === "chosen" ? " radio-card-selected" : ""}`}>
-            <input type="radio" name="scope" value="chosen" checked={v.scope === "chosen"} onChange={() => set("scope", "chosen")} />
-            <span>
-              <span className="strong">Servers I choose</span>
-              <span className="muted small radio-hint">Also re-applies servers that have nothing pending (they report “unchanged”).</span>
-            </span>
-          </label>
-        </fieldset>
-        {serverIdsError ? (
-          <p id="rollout-servers-error" className="field-error">
-            {serverIdsError}
-          </p>
-        ) : null}
-        {v.scope === "chosen" ? (
-          installed.length === 0 ? (
-            <p className="muted">No server has the reverse proxy installed.</p>
-          ) : (
-            <fieldset className="kv-editor">
-              <legend className="field-label">Servers</legend>
-              <ul className="plain-list rollout-servers">
-                {installed.map((s) => (
-                  <li key={s.server_id} className="field field-checkbox">
-                    <input
-                      id={`rollout-server-${s.server_id}`}
-                      type="checkbox"
-                      checked={v.chosen.includes(s.server_id)}
-                      onChange={(e) => toggle(s.server_id, e.target.checked)}
-                    />
-                    <label htmlFor={`rollout-server-${s.server_id}`}>{s.server_name}</label>
-                    <ProxyStatusBadge status={s.status} />
-                    {pending?.has(s.server_id) ? <span className="badge badge-warning">changes pending</span> : null}
-                  </li>
-                ))}
-              </ul>
-            </fieldset>
-          )
-        ) : null}
-        <div className="form-grid">
-          <SelectField label="Canary" name="canary" value={v.canary} onChange={(e) => set("canary", e.target.value)} options={canaryOptions} error={form.fieldError("canary")} />
-          <TextField
-            label="At once after the canary"
-            name="max_parallel"
-            inputMode="numeric"
-            placeholder="from configuration"
-            hint="1–64 servers."
-            value={v.max_parallel}
-            onChange={(e) => set("max_parallel", e.target.value)}
-            error={form.fieldError("max_parallel")}
-          />
-          <TextField
-            label="Failures tolerated"
-            name="max_failures"
-            inputMode="numeric"
-            placeholder="from configuration"
-            hint="The rollout stops after more failed servers."
-            value={v.max_failures}
-            onChange={(e) => set("max_failures", e.target.value)}
-            error={form.fieldError("max_failures")}
-          />
-        </div>
-        <TextAreaField label="Reason" name="reason" rows={2} maxLength={500} hint="Optional; shown on the rollout." value={v.reason} onChange={(e) => set("reason", e.target.value)} error={form.fieldError("reason")} />
-        <FormError message={form.formMessage} />
-      </form>
-    </Dialog>
+      ) : null}
+      {v.scope === "chosen" ? (
+        installed.length === 0 ? (
+          <p className="muted">No server has the reverse proxy installed.</p>
+        ) : (
+          <fieldset className="kv-editor">
+            <legend className="field-label">Servers</legend>
+            <ul className="plain-list rollout-servers">
+              {installed.map((s) => (
+                <li key={s.server_id} className="field field-checkbox">
+                  <input
+                    id={`rollout-server-${s.server_id}`}
+                    type="checkbox"
+                    checked={v.chosen.includes(s.server_id)}
+                    onChange={(e) => toggle(s.server_id, e.target.checked)}
+                  />
+                  <label htmlFor={`rollout-server-${s.server_id}`}>{s.server_name}</label>
+                  <ProxyStatusBadge status={s.status} />
+                  {pending?.has(s.server_id) ? <span className="badge badge-warning">changes pending</span> : null}
+                </li>
+              ))}
+            </ul>
+          </fieldset>
+        )
+      ) : null}
+      <div className="form-grid">
+        <SelectField label="Canary" name="canary" value={v.canary} onChange={(e) => set("canary", e.target.value)} options={canaryOptions} error={form.fieldError("canary")} />
+        <TextField
+          label="At once after the canary"
+          name="max_parallel"
+          inputMode="numeric"
+          placeholder="from configuration"
+          hint="1–64 servers."
+          value={v.max_parallel}
+          onChange={(e) => set("max_parallel", e.target.value)}
+          error={form.fieldError("max_parallel")}
+        />
+        <TextField
+          label="Failures tolerated"
+          name="max_failures"
+          inputMode="numeric"
+          placeholder="from configuration"
+          hint="The rollout stops after more failed servers."
+          value={v.max_failures}
+          onChange={(e) => set("max_failures", e.target.value)}
+          error={form.fieldError("max_failures")}
+        />
+      </div>
+      <ReasonField hint="Optional; shown on the rollout." value={v.reason} onChange={(r) => set("reason", r)} error={form.fieldError("reason")} />
+    </FormDialog>
   );
 }

@@ -2,13 +2,11 @@
 // green or red as its progress message arrives over SSE (useJob merges the
 // stream with GET /jobs/{id}); when the job ends, the job's result or log
 // fills in the final state and the durations.
-import { useEffect, useRef } from "react";
 import type { Job } from "../api/client";
-import { TERMINAL } from "../api/events";
 import { buildChecklist, formatDuration, type CheckStep, type StepState } from "../lib/serverCheck";
 import { JobStatusBadge } from "./Badge";
 import { ErrorState } from "./States";
-import { useJob } from "./JobProgress";
+import { useFollowJob } from "./JobProgress";
 
 const STATE_TEXT: Record<StepState, string> = {
   pending: "waiting",
@@ -50,7 +48,7 @@ export function CheckList({ steps }: { steps: CheckStep[] }) {
 
 /** Follows one check job; calls `onFinished` once when it ends. */
 export function ServerCheckProgress({ jobId, initial, onFinished }: { jobId: number; initial?: Job | null; onFinished?: (job: Job | null) => void }) {
-  const { view, error, reload } = useJob(jobId, initial);
+  const { view, error, reload, done } = useFollowJob(jobId, initial, onFinished);
   const status = view?.status ?? null;
   const steps = buildChecklist({
     messages: view?.log.map((l) => l.message) ?? [],
@@ -58,15 +56,6 @@ export function ServerCheckProgress({ jobId, initial, onFinished }: { jobId: num
     result: view?.job?.result,
     error: view?.job?.error,
   });
-  // Final once the fetched job (with result/log) is terminal too.
-  const done = view?.job != null && TERMINAL.has(view.job.status);
-  const reported = useRef<number | null>(null);
-  useEffect(() => {
-    if (done && reported.current !== jobId) {
-      reported.current = jobId;
-      onFinished?.(view?.job ?? null);
-    }
-  }, [done, jobId, onFinished, view?.job]);
 
   if (!view && error) return <ErrorState error={error} onRetry={() => void reload()} title="Could not load the check" />;
   const failedStep = steps.find((s) => s.state === "failed");

@@ -22,7 +22,7 @@ import { useMe } from "../auth/AuthContext";
 import { formatDateTime, formatRelative } from "../lib/format";
 import { useCursorList, type CursorQuery } from "../lib/useCursorList";
 import { Badge } from "./Badge";
-import { DataTable, type Column } from "./DataTable";
+import { DataTable, listPagination, type Column } from "./DataTable";
 import { DiffView } from "./DiffView";
 import { DomainChangesList, changeCount, changeSummary } from "./DomainChangesList";
 import { ApplyDialog, UninstallDialog } from "./ProxyDialogs";
@@ -421,16 +421,7 @@ export function ServerProxy({ serverId, serverName }: { serverId: number; server
                 <p>Each apply writes a generation: the complete configuration, kept so you can compare and roll back.</p>
               </EmptyState>
             }
-            pagination={{
-              page: gens.page,
-              hasPrev: gens.hasPrev,
-              hasNext: gens.hasNext,
-              onPrev: gens.prev,
-              onNext: gens.next,
-              pageSize: gens.pageSize,
-              onPageSizeChange: gens.setPageSize,
-              pageSizes: [10, 25, 50],
-            }}
+            pagination={listPagination(gens, [10, 25, 50])}
           />
         </section>
       ) : null}

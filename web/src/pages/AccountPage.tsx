@@ -6,6 +6,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { DataTable, type Column } from "../components/DataTable";
 import { Dialog } from "../components/Dialog";
 import { FormError, SelectField, TextField, useFormErrors } from "../components/Form";
+import { FormDialog } from "../components/FormDialog";
 import { PageHeader } from "../components/Layout";
 import { EmptyState } from "../components/States";
 import { useToast } from "../components/Toasts";
@@ -229,7 +230,6 @@ function CreateTokenDialog({ open, onClose, onCreated }: { open: boolean; onClos
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>(me.role);
   const [days, setDays] = useState("90");
-  const [busy, setBusy] = useState(false);
   const form = useFormErrors(TOKEN_FIELDS);
   const roleOptions = ROLES.filter((r) => hasRole(me.role, r)).map((r) => ({ value: r, label: r }));
 
@@ -238,50 +238,23 @@ function CreateTokenDialog({ open, onClose, onCreated }: { open: boolean; onClos
       setName("");
       setRole(me.role);
       setDays("90");
-      form.clear();
     }
   }, [open]);
 
-  async function submit(e: React.FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    form.clear();
-    try {
-      const t = await call(
-        api.POST("/api/v1/tokens", { body: { name: name.trim(), role, expires_in_days: days ? Number(days) : null } }),
-      );
-      onCreated(t);
-    } catch (err) {
-      form.setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
-
   return (
-    <Dialog
+    <FormDialog
       open={open}
       title="New API token"
       onClose={onClose}
-      busy={busy}
-      footer={
-        <>
-          <button type="button" className="btn btn-secondary" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" form="create-token-form" className="btn btn-primary" disabled={busy}>
-            {busy ? "Creating…" : "Create token"}
-          </button>
-        </>
-      }
+      form={form}
+      onSubmit={async () => onCreated(await call(api.POST("/api/v1/tokens", { body: { name: name.trim(), role, expires_in_days: days ? Number(days) : null } })))}
+      submitLabel="Create token"
+      busyLabel="Creating…"
     >
-      <form id="create-token-form" className="form" onSubmit={submit} noValidate>
-        <TextField label="Name" name="name" required placeholder="e.g. ci-deploy" hint="A label to recognize the token by." value={name} onChange={(e) => setName(e.target.value)} error={form.fieldError("name")} />
-        <SelectField label="Role" name="role" value={role} onChange={(e) => setRole(e.target.value as Role)} options={roleOptions} hint="The token can never do more than your own role allows." error={form.fieldError("role")} />
-        <SelectField label="Expires after" name="expires_in_days" value={days} onChange={(e) => setDays(e.target.value)} options={EXPIRY_OPTIONS} error={form.fieldError("expires_in_days") ?? form.fieldError("expires_at")} />
-        <FormError message={form.formMessage} />
-      </form>
-    </Dialog>
+      <TextField label="Name" name="name" required placeholder="e.g. ci-deploy" hint="A label to recognize the token by." value={name} onChange={(e) => setName(e.target.value)} error={form.fieldError("name")} />
+      <SelectField label="Role" name="role" value={role} onChange={(e) => setRole(e.target.value as Role)} options={roleOptions} hint="The token can never do more than your own role allows." error={form.fieldError("role")} />
+      <SelectField label="Expires after" name="expires_in_days" value={days} onChange={(e) => setDays(e.target.value)} options={EXPIRY_OPTIONS} error={form.fieldError("expires_in_days") ?? form.fieldError("expires_at")} />
+    </FormDialog>
   );
 }
 

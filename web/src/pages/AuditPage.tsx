@@ -1,6 +1,6 @@
 import { api, call, type AuditRecord } from "../api/client";
 import { RoleBadge } from "../components/Badge";
-import { DataTable, type Column } from "../components/DataTable";
+import { DataTable, listPagination, type Column } from "../components/DataTable";
 import { TextField } from "../components/Form";
 import { PageHeader } from "../components/Layout";
 import { EmptyState } from "../components/States";
@@ -95,15 +95,7 @@ export function AuditPage() {
           renderExpanded={(r) => <AuditDetail record={r} />}
           expandLabel={(r) => `Details of ${r.action} on ${r.entity_type}${r.entity_id ? ` ${r.entity_id}` : ""}`}
           empty={filtered ? <EmptyState title="No audit records match these filters" /> : <EmptyState title="The audit log is empty" />}
-          pagination={{
-            page: list.page,
-            hasPrev: list.hasPrev,
-            hasNext: list.hasNext,
-            onPrev: list.prev,
-            onNext: list.next,
-            pageSize: list.pageSize,
-            onPageSizeChange: list.setPageSize,
-          }}
+          pagination={listPagination(list)}
         />
       </div>
     </>

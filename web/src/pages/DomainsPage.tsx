@@ -8,7 +8,7 @@ import type { DomainGroup } from "../api/domainTypes";
 import { useEvents } from "../api/events";
 import { useMe } from "../auth/AuthContext";
 import { Badge } from "../components/Badge";
-import { DataTable, type Column } from "../components/DataTable";
+import { DataTable, listPagination, type Column } from "../components/DataTable";
 import { DomainList } from "../components/DomainList";
 import { NewGroupDialog } from "../components/GroupDialogs";
 import { PageHeader } from "../components/Layout";
@@ -95,15 +95,7 @@ export function DomainsPage() {
               <p>A group holds domains served by one server. {canManage ? "" : "An operator or admin can create them."}</p>
             </EmptyState>
           }
-          pagination={{
-            page: groups.page,
-            hasPrev: groups.hasPrev,
-            hasNext: groups.hasNext,
-            onPrev: groups.prev,
-            onNext: groups.next,
-            pageSize: groups.pageSize,
-            onPageSizeChange: groups.setPageSize,
-          }}
+          pagination={listPagination(groups)}
         />
       </section>
       <section className="card" aria-labelledby="dp-domains">

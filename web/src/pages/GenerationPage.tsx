@@ -11,10 +11,10 @@ import { useMe } from "../auth/AuthContext";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { CodeView, DiffView } from "../components/DiffView";
 import { DomainChangesList } from "../components/DomainChangesList";
-import { TextAreaField } from "../components/Form";
 import { JobDrawer } from "../components/JobDrawer";
 import { PageHeader } from "../components/Layout";
 import { GenerationStatusBadge, TriggerBadge } from "../components/ProxyBadges";
+import { ReasonField } from "../components/ProxyDialogs";
 import { ProxyJob } from "../components/ProxyJob";
 import { generationPath } from "../components/ServerProxy";
 import { ErrorState, Loading } from "../components/States";
@@ -324,7 +324,7 @@ export function GenerationPage() {
           The desired configuration stays as it is: it shows as pending changes, and dynamic reconciliation applies it again at its next sweep
           unless you change the domains back or the groups need manual approval.
         </p>
-        <TextAreaField label="Reason" name="reason" rows={2} maxLength={500} hint="Optional; shown on the new generation." value={reason} onChange={(e) => setReason(e.target.value)} />
+        <ReasonField hint="Optional; shown on the new generation." value={reason} onChange={setReason} />
       </ConfirmDialog>
       <JobDrawer jobId={openJob} onClose={() => setOpenJob(null)} />
     </>

@@ -2,7 +2,7 @@ import { useCallback } from "react";
 import { api, call, type Job, type JobStatus } from "../api/client";
 import { useEvents, type GantryEvent, type JobUpdate } from "../api/events";
 import { JobStatusBadge } from "../components/Badge";
-import { DataTable, type Column } from "../components/DataTable";
+import { DataTable, listPagination, type Column } from "../components/DataTable";
 import { SelectField, TextField } from "../components/Form";
 import { JobDrawer } from "../components/JobDrawer";
 import { ProgressBar } from "../components/JobProgress";
@@ -114,15 +114,7 @@ export function JobsPage() {
               </EmptyState>
             )
           }
-          pagination={{
-            page: list.page,
-            hasPrev: list.hasPrev,
-            hasNext: list.hasNext,
-            onPrev: list.prev,
-            onNext: list.next,
-            pageSize: list.pageSize,
-            onPageSizeChange: list.setPageSize,
-          }}
+          pagination={listPagination(list)}
         />
       </div>
       <JobDrawer jobId={openId} initial={items?.find((j) => j.id === openId) ?? null} onClose={() => setF({ job: "" })} />

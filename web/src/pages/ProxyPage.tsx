@@ -7,7 +7,7 @@ import { hasRole } from "../api/client";
 import { useEvents } from "../api/events";
 import { listRollouts, proxyStates, shortHash, type ProxyState, type ProxyStatus, type Rollout } from "../api/proxy";
 import { useMe } from "../auth/AuthContext";
-import { DataTable, type Column } from "../components/DataTable";
+import { DataTable, listPagination, type Column } from "../components/DataTable";
 import { PageHeader } from "../components/Layout";
 import { PROXY_COUNT_LABELS, ProxyStatusBadge, RolloutStatusBadge, TriggerBadge } from "../components/ProxyBadges";
 import { RolloutDialog } from "../components/RolloutDialog";
@@ -231,16 +231,7 @@ export function ProxyPage() {
               <p>A rollout applies changes to many servers: a canary first, then a few at a time, stopping when too many fail.</p>
             </EmptyState>
           }
-          pagination={{
-            page: rollouts.page,
-            hasPrev: rollouts.hasPrev,
-            hasNext: rollouts.hasNext,
-            onPrev: rollouts.prev,
-            onNext: rollouts.next,
-            pageSize: rollouts.pageSize,
-            onPageSizeChange: rollouts.setPageSize,
-            pageSizes: [10, 25, 50],
-          }}
+          pagination={listPagination(rollouts, [10, 25, 50])}
         />
       </section>
       <RolloutDialog

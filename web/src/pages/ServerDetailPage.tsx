@@ -6,7 +6,6 @@ import { useMe } from "../auth/AuthContext";
 import { ServerStatusBadge } from "../components/Badge";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { CopyField } from "../components/CopyField";
-import { CheckboxField } from "../components/Form";
 import { PageHeader } from "../components/Layout";
 import { ServerCheckProgress } from "../components/ServerCheck";
 import { ServerProxy } from "../components/ServerProxy";
@@ -54,7 +53,6 @@ export function ServerDetailPage() {
   const [starting, setStarting] = useState(false);
   const [checkRunning, setCheckRunning] = useState(false);
   const [deleting, setDeleting] = useState(false);
-  const [force, setForce] = useState(false);
   const [accepting, setAccepting] = useState(false);
 
   const load = useCallback(async () => {
@@ -330,11 +328,13 @@ export function ServerDetailPage() {
         open={deleting}
         title={`Delete server “${s.name}”?`}
         confirmLabel="Delete server"
-        onClose={() => {
-          setDeleting(false);
-          setForce(false);
+        option={{
+          name: "force",
+          label: "Also detach anything that depends on it",
+          hint: "Without this, the delete is refused while something still uses the server.",
         }}
-        onConfirm={async () => {
+        onClose={() => setDeleting(false)}
+        onConfirm={async (force) => {
           const res = await call(api.DELETE("/api/v1/servers/{id}", { params: { path: { id: s.id }, query: force ? { force: true } : {} } }));
           toast.success(
             res.detached.length > 0 ? `Server “${s.name}” deleted; detached: ${res.detached.join(", ")}` : `Server “${s.name}” deleted`,
@@ -346,13 +346,6 @@ export function ServerDetailPage() {
           <strong>{s.name}</strong> ({s.address}) is removed from Gantry together with its stored key. Nothing on the server itself is
           changed. This cannot be undone.
         </p>
-        <CheckboxField
-          label="Also detach anything that depends on it"
-          name="force"
-          checked={force}
-          onChange={(e) => setForce(e.target.checked)}
-          hint="Without this, the delete is refused while something still uses the server."
-        />
       </ConfirmDialog>
 
       <ConfirmDialog

@@ -3,7 +3,7 @@ import { api, call, hasRole, type Server, type ServerStatus } from "../api/clien
 import { useEvents, type GantryEvent, type ServerStatusChange } from "../api/events";
 import { useMe } from "../auth/AuthContext";
 import { SERVER_STATUS_LABELS, ServerStatusBadge } from "../components/Badge";
-import { DataTable, type Column } from "../components/DataTable";
+import { DataTable, listPagination, type Column } from "../components/DataTable";
 import { SelectField, TextField } from "../components/Form";
 import { PageHeader } from "../components/Layout";
 import { EmptyState } from "../components/States";
@@ -163,15 +163,7 @@ export function ServersPage() {
               </EmptyState>
             )
           }
-          pagination={{
-            page: list.page,
-            hasPrev: list.hasPrev,
-            hasNext: list.hasNext,
-            onPrev: list.prev,
-            onNext: list.next,
-            pageSize: list.pageSize,
-            onPageSizeChange: list.setPageSize,
-          }}
+          pagination={listPagination(list)}
         />
       </div>
     </>

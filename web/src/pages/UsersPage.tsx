@@ -5,9 +5,9 @@ import { useMe } from "../auth/AuthContext";
 import { Badge, RoleBadge } from "../components/Badge";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ConflictDialog } from "../components/ConflictDialog";
-import { DataTable, type Column, type SortState } from "../components/DataTable";
-import { Dialog } from "../components/Dialog";
-import { FormError, SelectField, TextField, useFormErrors } from "../components/Form";
+import { DataTable, listPagination, type Column, type SortState } from "../components/DataTable";
+import { SelectField, TextField, useFormErrors } from "../components/Form";
+import { FormDialog } from "../components/FormDialog";
 import { PageHeader } from "../components/Layout";
 import { EmptyState, ErrorState, Loading } from "../components/States";
 import { useToast } from "../components/Toasts";
@@ -145,15 +145,7 @@ export function UsersPage() {
           error={list.error}
           onRetry={list.reload}
           empty={filtered ? <EmptyState title="No users match these filters" /> : <EmptyState title="No users" />}
-          pagination={{
-            page: list.page,
-            hasPrev: list.hasPrev,
-            hasNext: list.hasNext,
-            onPrev: list.prev,
-            onNext: list.next,
-            pageSize: list.pageSize,
-            onPageSizeChange: list.setPageSize,
-          }}
+          pagination={listPagination(list)}
         />
       </div>
 
@@ -233,7 +225,6 @@ function CreateUserDialog({ open, onClose, onCreated }: { open: boolean; onClose
   const [displayName, setDisplayName] = useState("");
   const [role, setRole] = useState<Role>("viewer");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
   const form = useFormErrors(CREATE_FIELDS);
 
   useEffect(() => {
@@ -242,53 +233,26 @@ function CreateUserDialog({ open, onClose, onCreated }: { open: boolean; onClose
       setDisplayName("");
       setRole("viewer");
       setPassword("");
-      form.clear();
     }
   }, [open]);
 
-  async function submit(e: React.FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    form.clear();
-    try {
-      const u = await call(
-        api.POST("/api/v1/users", {
-          body: { username: username.trim(), display_name: displayName.trim() || null, role, password },
-        }),
-      );
-      onCreated(u);
-    } catch (err) {
-      form.setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
-
   return (
-    <Dialog
+    <FormDialog
       open={open}
       title="New user"
       onClose={onClose}
-      busy={busy}
-      footer={
-        <>
-          <button type="button" className="btn btn-secondary" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" form="create-user-form" className="btn btn-primary" disabled={busy}>
-            {busy ? "Creating…" : "Create user"}
-          </button>
-        </>
+      form={form}
+      onSubmit={async () =>
+        onCreated(await call(api.POST("/api/v1/users", { body: { username: username.trim(), display_name: displayName.trim() || null, role, password } })))
       }
+      submitLabel="Create user"
+      busyLabel="Creating…"
     >
-      <form id="create-user-form" className="form" onSubmit={submit} noValidate>
-        <TextField label="Username" name="username" required autoComplete="off" hint="1–64 of a–z, 0–9, “.”, “_” and “-”." value={username} onChange={(e) => setUsername(e.target.value)} error={form.fieldError("username")} />
-        <TextField label="Display name" name="display_name" autoComplete="off" value={displayName} onChange={(e) => setDisplayName(e.target.value)} error={form.fieldError("display_name")} />
-        <SelectField label="Role" name="role" required value={role} onChange={(e) => setRole(e.target.value as Role)} options={ROLE_OPTIONS} error={form.fieldError("role")} hint="viewer: read only · operator: change infrastructure · admin: everything, including users and audit." />
-        <TextField label="Initial password" name="password" type="password" required autoComplete="new-password" hint="At least 10 characters. Share it securely; the user can change it." value={password} onChange={(e) => setPassword(e.target.value)} error={form.fieldError("password")} />
-        <FormError message={form.formMessage} />
-      </form>
-    </Dialog>
+      <TextField label="Username" name="username" required autoComplete="off" hint="1–64 of a–z, 0–9, “.”, “_” and “-”." value={username} onChange={(e) => setUsername(e.target.value)} error={form.fieldError("username")} />
+      <TextField label="Display name" name="display_name" autoComplete="off" value={displayName} onChange={(e) => setDisplayName(e.target.value)} error={form.fieldError("display_name")} />
+      <SelectField label="Role" name="role" required value={role} onChange={(e) => setRole(e.target.value as Role)} options={ROLE_OPTIONS} error={form.fieldError("role")} hint="viewer: read only · operator: change infrastructure · admin: everything, including users and audit." />
+      <TextField label="Initial password" name="password" type="password" required autoComplete="new-password" hint="At least 10 characters. Share it securely; the user can change it." value={password} onChange={(e) => setPassword(e.target.value)} error={form.fieldError("password")} />
+    </FormDialog>
   );
 }
 
@@ -300,7 +264,6 @@ function EditUserDialog({ user, onClose, onSaved }: { user: User | null; onClose
   const [displayName, setDisplayName] = useState("");
   const [role, setRole] = useState<Role>("viewer");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
   const [conflict, setConflict] = useState(false);
   const form = useFormErrors(EDIT_FIELDS);
 
@@ -320,55 +283,37 @@ function EditUserDialog({ user, onClose, onSaved }: { user: User | null; onClose
 
   useEffect(() => {
     setCurrent(null);
-    form.clear();
     if (user) void load(user.id);
   }, [user, load]);
 
-  async function submit(e: React.FormEvent) {
-    e.preventDefault();
+  async function save() {
     if (!current) return;
-    setBusy(true);
-    form.clear();
     const body: { display_name?: string; role?: Role; password?: string } = {};
     if (displayName.trim() !== current.user.display_name) body.display_name = displayName.trim();
     if (role !== current.user.role) body.role = role;
     if (password) body.password = password;
     try {
-      const saved = await call(
-        api.PATCH("/api/v1/users/{id}", {
-          params: { path: { id: current.user.id }, header: { "If-Match": current.etag } },
-          body,
-        }),
-      );
-      onSaved(saved);
+      onSaved(await call(api.PATCH("/api/v1/users/{id}", { params: { path: { id: current.user.id }, header: { "If-Match": current.etag } }, body })));
     } catch (err) {
       if (isApiError(err) && err.code === "stale") setConflict(true);
-      else form.setError(err);
-    } finally {
-      setBusy(false);
+      else throw err;
     }
   }
 
   return (
     <>
-      <Dialog
+      <FormDialog
         open={user != null}
         title={`Edit user “${user?.username ?? ""}”`}
         onClose={onClose}
-        busy={busy}
-        footer={
-          <>
-            <button type="button" className="btn btn-secondary" onClick={onClose} disabled={busy}>
-              Cancel
-            </button>
-            <button type="submit" form="edit-user-form" className="btn btn-primary" disabled={busy || !current}>
-              {busy ? "Saving…" : "Save changes"}
-            </button>
-          </>
-        }
+        form={form}
+        onSubmit={save}
+        submitLabel="Save changes"
+        busyLabel="Saving…"
+        canSubmit={current != null}
       >
         {current ? (
-          <form id="edit-user-form" className="form" onSubmit={submit} noValidate>
+          <>
             <p className="muted small">
               Version {current.user.version} · last changed {formatDateTime(current.user.updated_at)}
             </p>
@@ -384,14 +329,13 @@ function EditUserDialog({ user, onClose, onSaved }: { user: User | null; onClose
               onChange={(e) => setPassword(e.target.value)}
               error={form.fieldError("password")}
             />
-            <FormError message={form.formMessage} />
-          </form>
+          </>
         ) : loadError ? (
           <ErrorState error={loadError} onRetry={() => user && void load(user.id)} />
         ) : (
           <Loading />
         )}
-      </Dialog>
+      </FormDialog>
       <ConflictDialog
         open={conflict}
         what={`user “${user?.username ?? ""}”`}
