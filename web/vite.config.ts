@@ -34,6 +34,9 @@ export default defineConfig({
     globals: true,
     setupFiles: ["./src/test/setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
+    // Component tests drive many user-event steps in jsdom; on a busy 2-core CI machine
+    // the 5 s default fails tests that are merely slow.
+    testTimeout: 30_000,
     css: false,
   },
 });

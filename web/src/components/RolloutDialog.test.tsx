@@ -67,5 +67,5 @@ describe("RolloutDialog", () => {
     await userEvent.click(within(dialog).getByRole("button", { name: "Start rollout (2 servers)" }));
     await waitFor(() => expect(created).toHaveBeenCalled());
     expect(fake.callsTo("POST", "/api/v1/proxy/rollouts").at(-1)!.body).toEqual({ server_ids: [2, 1], canary_server_id: 2, max_parallel: 2 });
-  }, 20_000); // many user-event steps: slow in jsdom on a loaded 2-core machine
+  });
 });
