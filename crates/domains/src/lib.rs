@@ -81,7 +81,7 @@ impl Module for DomainsModule {
         let servers = p
             .service::<ServersService>()
             .map_err(|_| MountError { module: "domains", reason: "the servers module must be mounted first".into() })?;
-        let svc = Arc::new(DomainsService::new(p.db.clone(), Arc::new(Servers(servers.clone()))));
+        let svc = Arc::new(DomainsService::new(p.db.clone(), Arc::new(Servers(servers.clone())), p.bus.clone()));
         // A server is never deleted from under its groups: deleting it is refused, or with force the groups are unbound.
         servers.add_dependents(Arc::new(BoundGroups(svc.clone())));
         p.provide(svc);

@@ -225,6 +225,9 @@ impl DomainSort {
 pub struct DomainsService {
     db: Db,
     servers: Arc<dyn ServerDirectory>,
+    /// Woken after each commit, so this replica's relay publishes the change's events at once
+    /// (the proxy reconciles from them) instead of at its next poll.
+    bus: gantry_core::events::EventBus,
 }
 
 fn db(e: DbErr) -> ServiceError {
@@ -249,8 +252,8 @@ fn corrupt(what: &str) -> ServiceError {
 
 impl DomainsService {
     /// Builds the service.
-    pub fn new(db: Db, servers: Arc<dyn ServerDirectory>) -> Self {
-        Self { db, servers }
+    pub fn new(db: Db, servers: Arc<dyn ServerDirectory>, bus: gantry_core::events::EventBus) -> Self {
+        Self { db, servers, bus }
     }
 
     async fn server_ref(&self, id: Option<i64>, cache: &mut HashMap<i64, Option<String>>) -> Option<Ref> {
@@ -455,6 +458,7 @@ impl DomainsService {
         .with_event(DomainGroupChanged { group_id: g.id, change: "created".into(), server_ids: g.server_id.into_iter().collect() }.draft());
         gantry_store::write_trail(&txn, trail).await?;
         txn.commit().await.map_err(db)?;
+        self.bus.notify_written();
         drop(_w);
         self.group_view(g, &mut HashMap::new()).await
     }
@@ -551,6 +555,7 @@ impl DomainsService {
         );
         gantry_store::write_trail(&txn, trail).await?;
         txn.commit().await.map_err(db)?;
+        self.bus.notify_written();
         drop(_w);
         self.group_view(after, &mut HashMap::new()).await
     }
@@ -620,6 +625,7 @@ impl DomainsService {
         .with_event(DomainGroupChanged { group_id: id, change: "deleted".into(), server_ids: servers }.draft());
         gantry_store::write_trail(&txn, trail).await?;
         txn.commit().await.map_err(db)?;
+        self.bus.notify_written();
         Ok(n)
     }
 
@@ -830,6 +836,7 @@ impl DomainsService {
         let txn = self.db.connection().begin().await.map_err(db)?;
         let m = self.write(&txn, None, group_id, &spec, actor).await?;
         txn.commit().await.map_err(db)?;
+        self.bus.notify_written();
         drop(_w);
         self.domain_view(m, &mut HashMap::new(), &mut HashMap::new()).await
     }
@@ -847,6 +854,7 @@ impl DomainsService {
         let group_id = merged.group_id.unwrap_or(before.group_id);
         let m = self.write(&txn, Some(&before), group_id, &spec, actor).await?;
         txn.commit().await.map_err(db)?;
+        self.bus.notify_written();
         drop(_w);
         self.domain_view(m, &mut HashMap::new(), &mut HashMap::new()).await
     }
@@ -856,7 +864,9 @@ impl DomainsService {
         let _w = self.db.write_guard().await;
         let txn = self.db.connection().begin().await.map_err(db)?;
         self.delete_in(&txn, id, actor).await?;
-        txn.commit().await.map_err(db)
+        txn.commit().await.map_err(db)?;
+        self.bus.notify_written();
+        Ok(())
     }
 
     async fn delete_in(&self, txn: &DatabaseTransaction, id: i64, actor: &Actor) -> Result<(), ServiceError> {
@@ -909,6 +919,7 @@ impl DomainsService {
             }
         }
         txn.commit().await.map_err(db)?;
+        self.bus.notify_written();
         Ok(ids.len() as u64)
     }
 
@@ -990,6 +1001,7 @@ impl DomainsService {
             txn.rollback().await.map_err(db)?;
         } else {
             txn.commit().await.map_err(db)?;
+            self.bus.notify_written();
         }
         Ok(report)
     }

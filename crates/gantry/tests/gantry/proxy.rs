@@ -810,7 +810,14 @@ impl Process {
         s
     }
 
-    fn kill(mut self) {
+    fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Process {
+    /// A failing test must not leave a `gantry serve` behind.
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
