@@ -286,7 +286,8 @@ impl Stand {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_go_live_by_themselves_and_bursts_coalesce_into_one_reload() {
-    let Some(s) = Stand::new(2, |_| {}).await else { return };
+    // A debounce well above one PATCH's time on a loaded CI machine, so the burst stays one burst.
+    let Some(s) = Stand::new(2, |c| c.proxy.debounce_ms = 1000).await else { return };
     let g = group(&s.op, "web", s.server, json!({})).await;
     let d = domain(&s.op, g, "app.example.test", s.backend(), 8080).await;
     until_served(&s.client, "app.example.test", "backend=b1", 20).await;
@@ -914,7 +915,7 @@ async fn two_replicas_reconcile_each_change_once_and_never_at_the_same_time() {
     let Some(fleet) = fleet(2).await else { return };
     start_backend(&fleet, 1, &[(8080, "b1"), (8081, "b2")]);
     let tweak = |c: &mut gantry::config::Config| {
-        c.proxy.debounce_ms = 300;
+        c.proxy.debounce_ms = 1000;
         c.proxy.drift_interval_seconds = 0;
     };
     let a = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Postgres).await, tweak).await;
