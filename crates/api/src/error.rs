@@ -156,6 +156,11 @@ impl IntoResponse for ApiError {
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is never read: the connection cannot carry
+            // another request, so tell the client not to reuse it.
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         res
     }
 }

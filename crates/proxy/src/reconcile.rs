@@ -136,11 +136,12 @@ impl ProxyService {
             if row.live_hash.as_deref() != Some(auto.hash.as_str()) {
                 let newest = self.repo.generations(row.server_id, None, 1).await?;
                 let failed_before = newest.first().is_some_and(|g| crate::apply::failed_on_config(g, &auto.hash));
-                if !failed_before {
+                if !failed_before && self.missed(row.server_id, &auto.hash) {
                     due.push(row.server_id);
                 }
                 continue;
             }
+            self.settled_in_sweep(row.server_id);
             // Live equals what may go live by itself; anything else waits for approval.
             let status = ProxyStatus::parse(&row.status);
             if status == Some(ProxyStatus::InSync) {
@@ -154,6 +155,29 @@ impl ProxyService {
         let n = due.len();
         self.reconcile(&due).await?;
         Ok(n)
+    }
+
+    /// Whether a difference between live and desired has outlived the debounce:
+    /// the sweep is for changes whose events nobody handled, and must not cut
+    /// into an editing burst the debouncer is still collecting (that would
+    /// turn one reload into two).
+    fn missed(&self, server_id: i64, hash: &str) -> bool {
+        let Ok(mut seen) = self.sweep_seen.lock() else { return true };
+        let now = Instant::now();
+        let first = match seen.get(&server_id) {
+            Some((h, t)) if h == hash => *t,
+            _ => {
+                seen.insert(server_id, (hash.to_string(), now));
+                now
+            }
+        };
+        now.duration_since(first) >= self.settings.max_delay + self.settings.debounce
+    }
+
+    fn settled_in_sweep(&self, server_id: i64) {
+        if let Ok(mut seen) = self.sweep_seen.lock() {
+            seen.remove(&server_id);
+        }
     }
 
     /// Installs the proxy on a server that just became reachable, if its parameters ask for it.

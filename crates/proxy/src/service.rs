@@ -245,6 +245,8 @@ pub struct ProxyService {
     /// This replica's name in leases.
     pub(crate) replica: String,
     pub(crate) metrics: ProxyMetrics,
+    /// The sweep's memory: since when each server's live/desired difference (by desired hash) has been seen.
+    pub(crate) sweep_seen: std::sync::Mutex<std::collections::HashMap<i64, (String, Instant)>>,
 }
 
 /// The per-server settings that come from the server record.
@@ -275,7 +277,7 @@ impl ProxyService {
     ) -> Self {
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "gantry".into());
         let replica = format!("{}-{}", host.chars().take(40).collect::<String>(), gantry_core::tokens::random_token(6));
-        Self { repo: ProxyRepo { db }, servers, domains, jobs, waker, bus, settings, replica, metrics }
+        Self { repo: ProxyRepo { db }, servers, domains, jobs, waker, bus, settings, replica, metrics, sweep_seen: Default::default() }
     }
 
     // ----- leases -----

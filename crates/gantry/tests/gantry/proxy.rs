@@ -313,10 +313,12 @@ async fn edits_go_live_by_themselves_and_bursts_coalesce_into_one_reload() {
         let body = json!({"target_port": port, "options": {"proxy_read_timeout": 30 + i}});
         assert_eq!(s.op.patch(&format!("/api/v1/domains/{d}"), body).await.status(), 200);
     }
-    until_served(&s.client, "app.example.test", "backend=b2", 10).await;
+    // Wait for the last edit to be live (the traffic already went to b2 before the burst).
+    eventually(20, || async { s.live_files()["group-1.conf"].contains("proxy_read_timeout 39s;").then_some(()) }).await;
     eventually(20, || async { (s.state().await["status"] == "in_sync").then_some(()) }).await;
+    until_served(&s.client, "app.example.test", "backend=b2", 10).await;
     // Give a stray second apply the time to show up before counting.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(reloads(&s.fleet, 0), reloads_before + 1, "ten edits in one burst cause exactly one reload");
     let gens = s.generations().await;
     assert_eq!(gens.len(), gens_before + 1, "and one generation");
@@ -932,6 +934,9 @@ async fn two_replicas_reconcile_each_change_once_and_never_at_the_same_time() {
     let client = through(fleet.host(0).unwrap().addr());
     until_served(&client, "two.example.test", "backend=b1", 20).await;
     eventually(20, || async { (state(&oa, sid).await["status"] == "in_sync").then_some(()) }).await;
+    // Let both replicas' debouncers finish with the creation events: a replica's relay may hand
+    // them over up to 1.5 s late (it waits at id gaps), and a timer started then would fire mid-burst.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let gens_before = oa.json(&format!("/api/v1/servers/{sid}/proxy/generations?limit=200")).await["items"].as_array().unwrap().len();
     // A burst of edits through both replicas: both relays see every event, the work is queued once.
     for i in 0..10 {
@@ -940,18 +945,37 @@ async fn two_replicas_reconcile_each_change_once_and_never_at_the_same_time() {
         let r = s.patch(&format!("/api/v1/domains/{d}"), json!({"target_port": port, "options": {"proxy_send_timeout": 10 + i}})).await;
         assert_eq!(r.status(), 200);
     }
+    // The last edit is live (its send timeout shows on the server), then nothing more follows.
+    let live = fleet.host(0).unwrap().dir().join(format!("etc-nginx/gantry/live/group-{g}.conf"));
+    eventually(20, || async { std::fs::read_to_string(&live).ok().filter(|c| c.contains("proxy_send_timeout 19s;")).map(|_| ()) }).await;
     until_served(&client, "two.example.test", "backend=b1", 20).await;
     eventually(20, || async { (state(&ob, sid).await["status"] == "in_sync").then_some(()) }).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let gens = oa.json(&format!("/api/v1/servers/{sid}/proxy/generations?limit=200")).await["items"].as_array().unwrap().clone();
-    assert_eq!(gens.len(), gens_before + 1, "one burst, one generation, whichever replica ran it");
+    let brief: Vec<String> = gens
+        .iter()
+        .map(|g| {
+            format!(
+                "#{} {} {} job {} +{}~{}-{} at {}",
+                g["number"],
+                g["trigger"],
+                &g["hash"].as_str().unwrap()[..8],
+                g["job_id"],
+                g["added"],
+                g["changed"],
+                g["removed"],
+                g["created_at"]
+            )
+        })
+        .collect();
+    assert_eq!(gens.len(), gens_before + 1, "one burst, one generation, whichever replica ran it: {brief:#?}");
     // Manual applies on both replicas at once run one after the other (the server's lease).
     let path = format!("/api/v1/servers/{sid}/proxy/apply");
     let (ja, jb) = tokio::join!(
         post_job(&oa, &path, json!({"force": true, "reason": "a"})),
         post_job(&ob, &path, json!({"force": true, "reason": "b"}))
     );
-    assert_eq!((ja["status"].as_str(), jb["status"].as_str()), (Some("succeeded"), Some("succeeded")));
+    assert_eq!((ja["status"].as_str(), jb["status"].as_str()), (Some("succeeded"), Some("succeeded")), "{ja}\n{jb}");
     let gens = oa.json(&format!("/api/v1/servers/{sid}/proxy/generations?limit=2")).await["items"].as_array().unwrap().clone();
     let t = |g: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(g[k].as_str().unwrap()).unwrap();
     let (newer, older) = (&gens[0], &gens[1]);
