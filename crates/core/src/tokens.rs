@@ -32,7 +32,12 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], getrandom::Error> {
 /// Tokens carry 256 bits of entropy, so a fast hash is enough: the database
 /// never holds anything that can be replayed.
 pub fn digest(token: &str) -> String {
-    let out = Sha256::digest(token.as_bytes());
+    digest_bytes(token.as_bytes())
+}
+
+/// SHA-256 of any bytes, lowercase hex (certificate fingerprints, content hashes).
+pub fn digest_bytes(bytes: &[u8]) -> String {
+    let out = Sha256::digest(bytes);
     let mut s = String::with_capacity(64);
     for b in out.iter() {
         s.push_str(&format!("{b:02x}"));

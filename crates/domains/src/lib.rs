@@ -20,8 +20,8 @@ pub mod spec;
 mod store;
 
 pub use service::{
-    Domain, DomainChanged, DomainFilter, DomainGroup, DomainGroupChanged, DomainsService, GroupInput, OnDelete, Ref, ServedDomain,
-    ServedGroup, ServerDirectory,
+    CertificateCheck, Domain, DomainChanged, DomainFilter, DomainGroup, DomainGroupChanged, DomainsService, GroupInput, OnDelete, Ref,
+    ServedDomain, ServedGroup, ServerDirectory,
 };
 
 use gantry_api::module::{Module, Mount, MountError};

@@ -29,6 +29,14 @@ pub trait ServerDirectory: Send + Sync {
     async fn name_of(&self, id: i64) -> Option<String>;
 }
 
+/// Checks that an uploaded certificate exists and covers a domain's names
+/// (implemented by the TLS module, which mounts after this one).
+#[async_trait::async_trait]
+pub trait CertificateCheck: Send + Sync {
+    /// `Err` with a sentence for the user when certificate `id` cannot serve `names`.
+    async fn check(&self, id: i64, names: &[String]) -> Result<(), String>;
+}
+
 /// A reference to another object.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct Ref {
@@ -228,6 +236,7 @@ pub struct DomainsService {
     /// Woken after each commit, so this replica's relay publishes the change's events at once
     /// (the proxy reconciles from them) instead of at its next poll.
     bus: gantry_core::events::EventBus,
+    certificates: std::sync::OnceLock<Arc<dyn CertificateCheck>>,
 }
 
 fn db(e: DbErr) -> ServiceError {
@@ -253,7 +262,30 @@ fn corrupt(what: &str) -> ServiceError {
 impl DomainsService {
     /// Builds the service.
     pub fn new(db: Db, servers: Arc<dyn ServerDirectory>, bus: gantry_core::events::EventBus) -> Self {
-        Self { db, servers, bus }
+        Self { db, servers, bus, certificates: std::sync::OnceLock::new() }
+    }
+
+    /// Domains whose `tls: certificate` points at certificate `id`.
+    pub async fn domains_using_certificate(&self, id: i64) -> Result<Vec<i64>, ServiceError> {
+        // Options are JSON text: narrow with LIKE, then decode to be exact (5 must not match 50).
+        let rows = domain::Entity::find()
+            .filter(domain::Column::Options.contains(format!("\"certificate_id\":{id}")))
+            .all(self.db.connection())
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter(|m| {
+                serde_json::from_str::<DomainOptions>(&m.options)
+                    .is_ok_and(|o| o.tls == spec::TlsMode::Certificate && o.certificate_id == Some(id))
+            })
+            .map(|m| m.id)
+            .collect())
+    }
+
+    /// Registers the certificate check (the TLS module calls this while mounting).
+    pub fn set_certificate_check(&self, check: Arc<dyn CertificateCheck>) {
+        let _ = self.certificates.set(check);
     }
 
     async fn server_ref(&self, id: Option<i64>, cache: &mut HashMap<i64, Option<String>>) -> Option<Ref> {
@@ -770,6 +802,15 @@ impl DomainsService {
         spec: &DomainSpec,
         actor: &Actor,
     ) -> Result<domain::Model, ServiceError> {
+        if let (crate::spec::TlsMode::Certificate, Some(cert)) = (spec.options.tls, spec.options.certificate_id) {
+            let mut names = vec![spec.name.as_str().to_string()];
+            names.extend(spec.aliases.iter().map(|a| a.as_str().to_string()));
+            let verdict = match self.certificates.get() {
+                Some(c) => c.check(cert, &names).await,
+                None => Err("certificates are not available (the TLS module is not mounted)".to_string()),
+            };
+            verdict.map_err(|m| ServiceError::field("options.certificate_id", m))?;
+        }
         let g = Self::group_model(txn, group_id)
             .await
             .map_err(|_| ServiceError::field("group_id", format!("group {group_id} does not exist")))?;
@@ -1047,7 +1088,11 @@ fn merge(mut base: DomainInput, patch: &DomainInput) -> DomainInput {
             proxy_send_timeout,
             response_headers,
             allow,
-            deny
+            deny,
+            tls,
+            certificate_id,
+            http2,
+            tls_profile
         );
         base.options = Some(opts);
     }

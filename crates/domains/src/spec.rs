@@ -40,6 +40,38 @@ pub struct OptionsInput {
     pub allow: Option<Vec<String>>,
     /// These client networks are refused (CIDRs).
     pub deny: Option<Vec<String>>,
+    /// HTTPS: `none` (default), `certificate` (an uploaded one, `certificate_id`) or `acme` (issued and renewed by Gantry).
+    pub tls: Option<TlsMode>,
+    /// The uploaded certificate served with `tls: certificate`; it must cover the domain and its aliases.
+    pub certificate_id: Option<i64>,
+    /// Offer HTTP/2 over HTTPS.
+    pub http2: Option<bool>,
+    /// TLS protocols and ciphers: Mozilla's `intermediate` (default) or `modern` profile.
+    pub tls_profile: Option<TlsProfile>,
+}
+
+/// How a domain gets its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain HTTP only.
+    #[default]
+    None,
+    /// An uploaded certificate.
+    Certificate,
+    /// A certificate Gantry issues with ACME and renews.
+    Acme,
+}
+
+/// Mozilla's server-side TLS profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsProfile {
+    /// TLS 1.2 and 1.3 with forward-secret AEAD ciphers: works with every client of the last decade.
+    #[default]
+    Intermediate,
+    /// TLS 1.3 only.
+    Modern,
 }
 
 /// Validated per-domain options, as stored and shown.
@@ -67,6 +99,18 @@ pub struct DomainOptions {
     pub allow: Vec<String>,
     /// Denied networks.
     pub deny: Vec<String>,
+    /// HTTPS mode.
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// The uploaded certificate (only with `tls: certificate`).
+    #[serde(default)]
+    pub certificate_id: Option<i64>,
+    /// HTTP/2 over HTTPS.
+    #[serde(default)]
+    pub http2: bool,
+    /// TLS profile.
+    #[serde(default)]
+    pub tls_profile: TlsProfile,
 }
 
 /// A path route as sent.
@@ -177,6 +221,16 @@ pub fn options(input: &OptionsInput, e: &mut Errors) -> DomainOptions {
     };
     let allow = nets("allow", &input.allow);
     let deny = nets("deny", &input.deny);
+    let tls = input.tls.unwrap_or_default();
+    let certificate_id = match (tls, input.certificate_id) {
+        (TlsMode::Certificate, None) => {
+            e.push("options.certificate_id", "is required with tls: certificate (the uploaded certificate to serve)");
+            None
+        }
+        (TlsMode::Certificate, Some(id)) => Some(id),
+        // Another mode: a left-over id means nothing and is dropped.
+        (_, _) => None,
+    };
     DomainOptions {
         websocket: input.websocket.unwrap_or(false),
         redirect_https: input.redirect_https.unwrap_or(false),
@@ -189,6 +243,10 @@ pub fn options(input: &OptionsInput, e: &mut Errors) -> DomainOptions {
         response_headers: headers,
         allow,
         deny,
+        tls,
+        certificate_id,
+        http2: input.http2.unwrap_or(false),
+        tls_profile: input.tls_profile.unwrap_or_default(),
     }
 }
 
@@ -207,6 +265,10 @@ impl DomainOptions {
             response_headers: Some(self.response_headers.clone()),
             allow: Some(self.allow.clone()),
             deny: Some(self.deny.clone()),
+            tls: Some(self.tls),
+            certificate_id: self.certificate_id,
+            http2: Some(self.http2),
+            tls_profile: Some(self.tls_profile),
         }
     }
 }

@@ -158,6 +158,34 @@ impl Default for ServersConfig {
     }
 }
 
+/// Certificates (TLS module) tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// How often Gantry looks for ACME certificates due for renewal, seconds.
+    pub renew_check_interval_seconds: u64,
+    /// Renew at this fraction of a certificate's lifetime (0.5–0.9; default two thirds), minus up to a twentieth at random.
+    pub renew_fraction: f64,
+    /// First wait after a failed issuance or renewal, seconds; doubles per failure.
+    pub retry_base_seconds: u64,
+    /// Longest wait between retries, seconds.
+    pub retry_max_seconds: u64,
+    /// How long an issuance waits for its domain to be live on its server, seconds.
+    pub live_timeout_seconds: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            renew_check_interval_seconds: 3600,
+            renew_fraction: 2.0 / 3.0,
+            retry_base_seconds: 300,
+            retry_max_seconds: 6 * 3600,
+            live_timeout_seconds: 120,
+        }
+    }
+}
+
 /// Proxy module tuning.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -252,6 +280,8 @@ pub struct Config {
     pub servers: ServersConfig,
     /// Reverse-proxy deployment.
     pub proxy: ProxyConfig,
+    /// Certificates.
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -277,6 +307,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             servers: ServersConfig::default(),
             proxy: ProxyConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -478,6 +509,12 @@ impl Config {
         }
         if self.proxy.status_port < 1024 {
             return bad("proxy.status_port", "must be between 1024 and 65535");
+        }
+        if self.tls.renew_check_interval_seconds == 0 || self.tls.retry_base_seconds == 0 {
+            return bad("tls.renew_check_interval_seconds", "tls intervals must be at least 1 second");
+        }
+        if !(0.5..=0.9).contains(&self.tls.renew_fraction) {
+            return bad("tls.renew_fraction", "must be between 0.5 and 0.9");
         }
         Ok(())
     }

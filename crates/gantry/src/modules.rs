@@ -7,6 +7,7 @@ use gantry_domains::DomainsModule;
 use gantry_proxy::{ProxyModule, ProxySettings};
 use gantry_servers::{ServersModule, ServersSettings};
 use gantry_ssh::Timeouts;
+use gantry_tls::{TlsModule, TlsSettings};
 use std::time::Duration;
 
 /// Every module, in mount order (the platform first: others may rely on its tables).
@@ -39,6 +40,15 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
                 rollout_parallel: cfg.proxy.rollout_parallel,
                 rollout_max_failures: cfg.proxy.rollout_max_failures,
                 status_port: cfg.proxy.status_port,
+            },
+        }),
+        Box::new(TlsModule {
+            settings: TlsSettings {
+                renew_check_interval: Duration::from_secs(cfg.tls.renew_check_interval_seconds),
+                renew_fraction: cfg.tls.renew_fraction,
+                retry_base: Duration::from_secs(cfg.tls.retry_base_seconds),
+                retry_max: Duration::from_secs(cfg.tls.retry_max_seconds.max(cfg.tls.retry_base_seconds)),
+                live_timeout: Duration::from_secs(cfg.tls.live_timeout_seconds),
             },
         }),
     ]

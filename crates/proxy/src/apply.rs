@@ -304,6 +304,7 @@ impl ProxyService {
     ) -> Result<(), ProxyError> {
         let layout = Layout { conf_dir: info.conf_dir.clone() };
         let t = Instant::now();
+        self.sync_certs(remote, &info.conf_dir, &target.files).await?;
         progress(ctx, 20, &format!("uploading generation {} and validating it with nginx -t", g.number)).await;
         remote.stage(&layout, g.number, &target.files).await.map_err(|e| match e {
             RemoteError::Invalid(output) => ProxyError::Rejected { number: g.number, output },
@@ -347,6 +348,33 @@ impl ProxyService {
             return Err(ProxyError::RolledBack { number: g.number, step: "verify".into(), message });
         }
         timings.verify_ms = ms(t.elapsed());
+        if !crate::tls::referenced(&target.files).is_empty() || previous.is_some_and(|p| p.files.contains("ssl_certificate ")) {
+            // Old certificates (and their keys) leave the server once no kept generation needs them.
+            if let Err(e) = remote.prune_certs(&info.conf_dir).await {
+                tracing::warn!(server_id = g.server_id, error = %e, "cannot prune old certificate files; the next apply tries again");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure every certificate the generation refers to is on the server before `nginx -t` reads it.
+    async fn sync_certs(&self, remote: &Remote<'_>, conf_dir: &str, files: &BTreeMap<String, String>) -> Result<(), ProxyError> {
+        let wanted = crate::tls::referenced(files);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let present = remote.certs_present(conf_dir).await?;
+        let Some(source) = self.certificates.get() else {
+            return Err(ProxyError::Certificates("the TLS module is not mounted".into()));
+        };
+        for id in wanted.difference(&present) {
+            let m = source
+                .material(id)
+                .await
+                .map_err(ProxyError::Certificates)?
+                .ok_or_else(|| ProxyError::Certificates(format!("certificate {id} is no longer stored in Gantry")))?;
+            remote.put_cert(conf_dir, id, &m).await?;
+        }
         Ok(())
     }
 

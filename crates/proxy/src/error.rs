@@ -49,6 +49,9 @@ pub enum ProxyError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The TLS module could not say which certificates to serve, or lost one's files.
+    #[error("certificates: {0}")]
+    Certificates(String),
     /// Shutdown or lease loss stopped the work.
     #[error("cancelled")]
     Cancelled,
@@ -60,7 +63,7 @@ impl ProxyError {
         match self {
             ProxyError::Busy | ProxyError::Unreachable(_) | ProxyError::LeaseLost => true,
             ProxyError::Remote(r) => r.is_transient(),
-            ProxyError::Store(StoreError::Database(_)) => true,
+            ProxyError::Store(StoreError::Database(_)) | ProxyError::Certificates(_) => true,
             _ => false,
         }
     }

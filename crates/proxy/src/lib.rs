@@ -29,6 +29,7 @@ mod rollout;
 mod routes;
 mod service;
 mod store;
+pub mod tls;
 
 pub use error::ProxyError;
 pub use rollout::RolloutInput;

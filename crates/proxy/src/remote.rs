@@ -22,7 +22,7 @@
 
 use crate::model::{OsFamily, os_family};
 use gantry_ssh::{Cmd, Connection, HttpReply, Output, RunOptions, SshError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Standard tool paths first: non-interactive SSH sessions and `sudo` give short PATHs.
@@ -411,6 +411,52 @@ impl<'a> Remote<'a> {
     /// Writes a file atomically.
     pub async fn upload(&self, path: &str, content: &str) -> Result<(), RemoteError> {
         Ok(self.conn.upload_atomic(path, content.as_bytes(), 0o644, None, self.sudo).await?)
+    }
+
+    /// Certificate material ids whose files are on the server (creates the directory).
+    pub async fn certs_present(&self, conf_dir: &str) -> Result<BTreeSet<String>, RemoteError> {
+        let o = self.script("certs", crate::tls::CERTS_LIST, &[conf_dir], None, self.timeout).await?;
+        if !o.success() {
+            return Err(RemoteError::Step { step: "certs", output: trimmed(&o) });
+        }
+        Ok(o.stdout_text().lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+    }
+
+    /// Writes a certificate's files: the key first (0600), then the chain, so a `.crt` never exists without its key.
+    pub async fn put_cert(&self, conf_dir: &str, id: &str, m: &crate::tls::Material) -> Result<(), RemoteError> {
+        use secrecy::ExposeSecret as _;
+        let dir = crate::render::certs_dir(conf_dir);
+        self.conn.upload_atomic(&format!("{dir}/{id}.key"), m.key_pem.expose_secret().as_bytes(), 0o600, None, self.sudo).await?;
+        self.conn.upload_atomic(&format!("{dir}/{id}.crt"), m.chain_pem.as_bytes(), 0o644, None, self.sudo).await?;
+        Ok(())
+    }
+
+    /// Removes certificate files no kept generation refers to (best effort).
+    pub async fn prune_certs(&self, conf_dir: &str) -> Result<(), RemoteError> {
+        let o = self.script("certs-prune", crate::tls::CERTS_PRUNE, &[conf_dir], None, self.timeout).await?;
+        if o.success() { Ok(()) } else { Err(RemoteError::Step { step: "certs-prune", output: trimmed(&o) }) }
+    }
+
+    /// Writes an ACME HTTP-01 answer where the rendered configuration serves it.
+    pub async fn put_challenge(&self, conf_dir: &str, token: &str, key_authorization: &str) -> Result<(), RemoteError> {
+        if !crate::tls::valid_token(token) {
+            return Err(RemoteError::Step { step: "challenge", output: "the CA sent a token that is not base64url".into() });
+        }
+        let o = self.script("challenge", crate::tls::CHALLENGE_DIR, &[conf_dir], None, self.timeout).await?;
+        if !o.success() {
+            return Err(RemoteError::Step { step: "challenge", output: trimmed(&o) });
+        }
+        let path = format!("{}/{token}", crate::render::acme_dir(conf_dir));
+        Ok(self.conn.upload_atomic(&path, key_authorization.as_bytes(), 0o644, None, self.sudo).await?)
+    }
+
+    /// Removes an ACME HTTP-01 answer (best effort).
+    pub async fn remove_challenge(&self, conf_dir: &str, token: &str) -> Result<(), RemoteError> {
+        if !crate::tls::valid_token(token) {
+            return Ok(());
+        }
+        let path = format!("{}/{token}", crate::render::acme_dir(conf_dir));
+        self.remove(&[&path]).await
     }
 
     /// Removes files (best effort).

@@ -20,7 +20,7 @@
 
 use gantry_domains::ServedGroup;
 use gantry_domains::model::Scheme;
-use gantry_domains::spec::{DomainSpec, Route};
+use gantry_domains::spec::{DomainSpec, Route, TlsMode, TlsProfile};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -49,13 +49,59 @@ pub struct RenderSettings {
     pub status_port: u16,
     /// http-level directives the operator's nginx.conf sets itself; Gantry leaves them out.
     pub operator_directives: BTreeSet<String>,
+    /// nginx's configuration directory (certificate and ACME challenge paths live under `<conf_dir>/gantry`).
+    #[serde(default = "default_conf_dir")]
+    pub conf_dir: String,
+    /// nginx ≥ 1.25.1 takes `http2 on;` per server; older ones take `http2` on the listen socket.
+    #[serde(default)]
+    pub http2_directive: bool,
+    /// The certificate each HTTPS domain serves now: domain id → material id (a content hash;
+    /// the files are `<conf_dir>/gantry/certs/<id>.crt|.key`). Domains that ask for HTTPS but
+    /// have no certificate yet are served over HTTP until they have one.
+    #[serde(default)]
+    pub tls: BTreeMap<i64, String>,
+}
+
+fn default_conf_dir() -> String {
+    "/etc/nginx".into()
 }
 
 impl Default for RenderSettings {
     fn default() -> Self {
-        Self { listen: None, ipv6: true, status_port: 8089, operator_directives: BTreeSet::new() }
+        Self {
+            listen: None,
+            ipv6: true,
+            status_port: 8089,
+            operator_directives: BTreeSet::new(),
+            conf_dir: default_conf_dir(),
+            http2_directive: false,
+            tls: BTreeMap::new(),
+        }
     }
 }
+
+/// Whether an nginx version string (`1.22.1`) takes the `http2 on;` directive (1.25.1 and later).
+pub fn has_http2_directive(version: &str) -> bool {
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    v >= (1, 25, 1)
+}
+
+/// Where ACME HTTP-01 challenge files live on a server.
+pub fn acme_dir(conf_dir: &str) -> String {
+    format!("{conf_dir}/gantry/acme-challenge")
+}
+
+/// Where certificate files live on a server.
+pub fn certs_dir(conf_dir: &str) -> String {
+    format!("{conf_dir}/gantry/certs")
+}
+
+/// The ACME HTTP-01 path prefix.
+pub const ACME_PATH: &str = "/.well-known/acme-challenge/";
+
+/// Mozilla's "intermediate" cipher list (server side TLS guidelines, version 5.7).
+const INTERMEDIATE_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
 
 /// What a rendered domain looks like, for plans and verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,15 +167,15 @@ fn scheme(s: Scheme) -> &'static str {
     }
 }
 
-fn listen_lines(out: &mut String, s: &RenderSettings) {
+fn listen_lines(out: &mut String, s: &RenderSettings, port: u16, extra: &str) {
     match s.listen {
         Some(ip) => {
-            let _ = writeln!(out, "    listen {};", socket(&ip.to_string(), 80));
+            let _ = writeln!(out, "    listen {}{extra};", socket(&ip.to_string(), port));
         }
         None => {
-            out.push_str("    listen 80;\n");
+            let _ = writeln!(out, "    listen {port}{extra};");
             if s.ipv6 {
-                out.push_str("    listen [::]:80;\n");
+                let _ = writeln!(out, "    listen [::]:{port}{extra};");
             }
         }
     }
@@ -145,13 +191,48 @@ fn proxy_location(out: &mut String, path: &str, target: &str, port: u16, sch: Sc
     out.push_str("    }\n");
 }
 
-/// The body of a domain's `server` block, without the route marker.
-fn server_body(d: &DomainSpec, s: &RenderSettings) -> String {
-    let mut o = String::with_capacity(1024);
-    listen_lines(&mut o, s);
+fn server_names(o: &mut String, d: &DomainSpec) {
     let mut names = vec![d.name.as_str()];
     names.extend(d.aliases.iter().map(|a| a.as_str()));
     let _ = writeln!(o, "    server_name {};", names.join(" "));
+}
+
+/// The ACME HTTP-01 location: on port 80 of every domain, before any certificate exists and
+/// even when everything else redirects to HTTPS. `^~` keeps regex locations from taking it.
+fn acme_location(o: &mut String, s: &RenderSettings) {
+    let _ = writeln!(o, "    location ^~ {ACME_PATH} {{");
+    o.push_str("        default_type text/plain;\n");
+    let _ = writeln!(o, "        alias {}/;", acme_dir(&s.conf_dir));
+    o.push_str("    }\n");
+}
+
+/// TLS directives for a domain's HTTPS server block.
+fn tls_lines(o: &mut String, d: &DomainSpec, s: &RenderSettings, material: &str) {
+    let dir = certs_dir(&s.conf_dir);
+    if d.options.http2 && s.http2_directive {
+        o.push_str("    http2 on;\n");
+    }
+    let _ = writeln!(o, "    ssl_certificate {dir}/{material}.crt;");
+    let _ = writeln!(o, "    ssl_certificate_key {dir}/{material}.key;");
+    match d.options.tls_profile {
+        TlsProfile::Intermediate => {
+            o.push_str("    ssl_protocols TLSv1.2 TLSv1.3;\n");
+            let _ = writeln!(o, "    ssl_ciphers {INTERMEDIATE_CIPHERS};");
+        }
+        TlsProfile::Modern => o.push_str("    ssl_protocols TLSv1.3;\n"),
+    }
+    o.push_str("    ssl_prefer_server_ciphers off;\n");
+    o.push_str("    ssl_session_timeout 1d;\n");
+    o.push_str("    ssl_session_cache shared:gantry_tls:10m;\n");
+    o.push_str("    ssl_session_tickets off;\n");
+    if d.options.hsts {
+        let _ = writeln!(o, "    add_header Strict-Transport-Security \"max-age={}\" always;", d.options.hsts_max_age);
+    }
+}
+
+/// The proxying part of a domain's `server` block (everything after `listen` and `server_name`).
+fn server_body(d: &DomainSpec) -> String {
+    let mut o = String::with_capacity(1024);
     let opt = &d.options;
     if let Some(mb) = opt.max_body_size_mb {
         if mb == 0 {
@@ -222,6 +303,38 @@ fn route_marker(out: &mut String, id: i64, hash: &str) {
     out.push_str("    }\n");
 }
 
+/// A domain's blocks: port 80 (with the ACME location; a redirect when HTTPS is on and asked
+/// for) and, when it has a certificate, port 443. Returns the port-80 block's body (the route
+/// marker goes after it) and the whole HTTPS block.
+fn domain_blocks(id: i64, d: &DomainSpec, s: &RenderSettings) -> (String, Option<String>) {
+    let body = server_body(d);
+    let material = s.tls.get(&id).filter(|_| d.options.tls != TlsMode::None);
+    let mut plain = String::with_capacity(body.len() + 256);
+    listen_lines(&mut plain, s, 80, "");
+    server_names(&mut plain, d);
+    acme_location(&mut plain, s);
+    match material {
+        Some(_) if d.options.redirect_https => {
+            plain.push_str("    location / {\n        return 301 https://$host$request_uri;\n    }\n");
+        }
+        _ => plain.push_str(&body),
+    }
+    let tls = material.map(|m| {
+        let mut t = String::with_capacity(body.len() + 1024);
+        t.push_str("server {\n");
+        // Before 1.25.1 nginx sets HTTP/2 on the listen socket (then it holds for every
+        // domain on that address); later versions take `http2 on;` per server.
+        let extra = if d.options.http2 && !s.http2_directive { " ssl http2" } else { " ssl" };
+        listen_lines(&mut t, s, 443, extra);
+        server_names(&mut t, d);
+        tls_lines(&mut t, d, s, m);
+        t.push_str(&body);
+        t.push_str("}\n");
+        t
+    });
+    (plain, tls)
+}
+
 /// Renders one group's file.
 pub fn render_group(g: &ServedGroup, s: &RenderSettings) -> GroupFile {
     let mut out = String::with_capacity(256 + g.domains.len() * 1200);
@@ -230,13 +343,17 @@ pub fn render_group(g: &ServedGroup, s: &RenderSettings) -> GroupFile {
         writeln!(out, "# Managed by Gantry: domain group {} ({}), {n} domain{}. Do not edit.", g.id, g.name, if n == 1 { "" } else { "s" });
     let mut domains = BTreeMap::new();
     for d in &g.domains {
-        let body = server_body(&d.spec, s);
-        let hash: String = sha256_hex(&body).chars().take(16).collect();
+        let (body, tls) = domain_blocks(d.id, &d.spec, s);
+        // The route hash covers both blocks, so a certificate or TLS change counts as a changed domain.
+        let hash: String = sha256_hex(&format!("{body}{}", tls.as_deref().unwrap_or(""))).chars().take(16).collect();
         let _ = writeln!(out, "\n# domain {}: {}", d.id, d.spec.name.as_str());
         out.push_str("server {\n");
         out.push_str(&body);
         route_marker(&mut out, d.id, &hash);
         out.push_str("}\n");
+        if let Some(t) = tls {
+            out.push_str(&t);
+        }
         domains.insert(d.id, DomainDigest { name: d.spec.name.as_str().to_string(), group_id: g.id, hash });
     }
     GroupFile { group_id: g.id, name: group_file_name(g.id), content: out, domains }

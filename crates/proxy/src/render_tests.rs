@@ -6,7 +6,7 @@
 use crate::render::*;
 use gantry_domains::spec::{self, DomainInput, Header, OptionsInput, RouteInput};
 use gantry_domains::{ServedDomain, ServedGroup};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -95,6 +95,7 @@ fn cases() -> Vec<(&'static str, Vec<ServedGroup>, RenderSettings)> {
                 ipv6: false,
                 status_port: 18089,
                 operator_directives: BTreeSet::from(["server_names_hash_bucket_size".to_string()]),
+                ..RenderSettings::default()
             },
         ),
         (
@@ -105,7 +106,75 @@ fn cases() -> Vec<(&'static str, Vec<ServedGroup>, RenderSettings)> {
             ],
             RenderSettings { ipv6: false, ..RenderSettings::default() },
         ),
+        (
+            "tls_intermediate_redirect_hsts_http2",
+            vec![group(
+                7,
+                "secure",
+                vec![tls_domain(71, "secure.example.com", spec::TlsMode::Certificate, true, spec::TlsProfile::Intermediate)],
+            )],
+            RenderSettings {
+                conf_dir: GOLDEN_CONF_DIR.into(),
+                tls: BTreeMap::from([(71, "0a1b2c3d4e5f60718293a4b5c6d7e8f9".into())]),
+                ..RenderSettings::default()
+            },
+        ),
+        (
+            "tls_modern_acme_and_waiting_for_a_certificate",
+            vec![group(
+                8,
+                "acme",
+                vec![
+                    tls_domain(81, "issued.example.com", spec::TlsMode::Acme, false, spec::TlsProfile::Modern),
+                    tls_domain(82, "pending.example.com", spec::TlsMode::Acme, true, spec::TlsProfile::Intermediate),
+                ],
+            )],
+            RenderSettings {
+                listen: Some("127.0.0.1".parse().unwrap()),
+                ipv6: false,
+                conf_dir: GOLDEN_CONF_DIR.into(),
+                tls: BTreeMap::from([(81, "99aa".into())]),
+                ..RenderSettings::default()
+            },
+        ),
     ]
+}
+
+/// Where the TLS goldens say certificates are; the test writes throwaway ones there for `nginx -t`.
+const GOLDEN_CONF_DIR: &str = "/tmp/gantry-golden/etc-nginx";
+
+fn tls_domain(id: i64, name: &str, tls: spec::TlsMode, redirect: bool, profile: spec::TlsProfile) -> ServedDomain {
+    domain(
+        id,
+        DomainInput {
+            name: Some(name.into()),
+            target_ip: Some("10.0.0.70".into()),
+            aliases: Some(vec![format!("www.{name}")]),
+            options: Some(OptionsInput {
+                tls: Some(tls),
+                certificate_id: (tls == spec::TlsMode::Certificate).then_some(5),
+                redirect_https: Some(redirect),
+                hsts: Some(redirect),
+                hsts_max_age: Some(63_072_000),
+                http2: Some(true),
+                tls_profile: Some(profile),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+}
+
+/// Writes a throwaway self-signed certificate for every material id `s.tls` names, where the rendering points.
+pub(crate) fn write_test_certs(s: &RenderSettings) {
+    let dir = certs_dir(&s.conf_dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for id in s.tls.values() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["golden.example.com".to_string()]).unwrap().self_signed(&key).unwrap();
+        std::fs::write(format!("{dir}/{id}.crt"), cert.pem()).unwrap();
+        std::fs::write(format!("{dir}/{id}.key"), key.serialize_pem()).unwrap();
+    }
 }
 
 fn golden_dir() -> PathBuf {
@@ -162,6 +231,7 @@ fn golden_files_match_and_pass_nginx_t() {
         let want = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("missing golden file {}; run with GANTRY_UPDATE_GOLDEN=1", path.display()));
         assert_eq!(text, want, "rendering of {name} differs from {}", path.display());
+        write_test_certs(&settings);
         nginx_t(&r.files).unwrap_or_else(|e| panic!("nginx -t rejects golden {name}:\n{e}"));
         assert_eq!(hash_of_files(&r.files).as_deref(), Some(r.hash.as_str()), "{name}: the stored files prove their hash");
         names.push(format!("{name}.conf"));
@@ -219,4 +289,32 @@ fn ten_thousand_domains_pass_nginx_t() {
     let r = render(&[group(1, "bulk", domains)], &RenderSettings::default());
     assert_eq!(r.domains.len(), 10_000);
     nginx_t(&r.files).unwrap_or_else(|e| panic!("nginx -t rejects 10,000 domains:\n{e}"));
+}
+
+#[test]
+fn tls_blocks_follow_the_settings() {
+    let d = || vec![group(7, "s", vec![tls_domain(71, "s.example.com", spec::TlsMode::Acme, true, spec::TlsProfile::Modern)])];
+    // No certificate yet: plain HTTP with the ACME location, no redirect.
+    let none = render(&d(), &RenderSettings::default());
+    let text = &none.files["group-7.conf"];
+    assert!(text.contains("location ^~ /.well-known/acme-challenge/"));
+    assert!(!text.contains("listen 443") && !text.contains("return 301"));
+    // With one: redirect on 80 (the ACME location stays), HTTPS on 443 with TLS 1.3 only.
+    let with = render(&d(), &RenderSettings { tls: BTreeMap::from([(71, "ab".into())]), ..RenderSettings::default() });
+    let text = &with.files["group-7.conf"];
+    assert!(text.contains("return 301 https://$host$request_uri;"));
+    assert!(text.contains("location ^~ /.well-known/acme-challenge/"));
+    assert!(text.contains("listen 443 ssl http2;") && text.contains("ssl_protocols TLSv1.3;"));
+    assert!(text.contains("ssl_certificate /etc/nginx/gantry/certs/ab.crt;"));
+    assert_ne!(none.domains[&71].hash, with.domains[&71].hash, "a certificate counts as a change of the domain");
+    // A renewed certificate is a new file name: new hash, so exactly the servers using it reload.
+    let renewed = render(&d(), &RenderSettings { tls: BTreeMap::from([(71, "cd".into())]), ..RenderSettings::default() });
+    assert_ne!(with.hash, renewed.hash);
+    // nginx 1.25.1 and later: `http2 on;` instead of the listen flag.
+    let new =
+        render(&d(), &RenderSettings { http2_directive: true, tls: BTreeMap::from([(71, "ab".into())]), ..RenderSettings::default() });
+    assert!(new.files["group-7.conf"].contains("    http2 on;\n") && new.files["group-7.conf"].contains("listen 443 ssl;"));
+    assert!(
+        has_http2_directive("1.25.1") && has_http2_directive("1.27.0") && !has_http2_directive("1.22.1") && !has_http2_directive("1.25.0")
+    );
 }

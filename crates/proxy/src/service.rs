@@ -247,6 +247,8 @@ pub struct ProxyService {
     pub(crate) metrics: ProxyMetrics,
     /// The sweep's memory: since when each server's live/desired difference (by desired hash) has been seen.
     pub(crate) sweep_seen: std::sync::Mutex<std::collections::HashMap<i64, (String, Instant)>>,
+    /// Certificates (set by the TLS module when it mounts; without it every domain is HTTP only).
+    pub(crate) certificates: std::sync::OnceLock<Arc<dyn crate::tls::CertificateSource>>,
 }
 
 /// The per-server settings that come from the server record.
@@ -277,7 +279,19 @@ impl ProxyService {
     ) -> Self {
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "gantry".into());
         let replica = format!("{}-{}", host.chars().take(40).collect::<String>(), gantry_core::tokens::random_token(6));
-        Self { repo: ProxyRepo { db }, servers, domains, jobs, waker, bus, settings, replica, metrics, sweep_seen: Default::default() }
+        Self {
+            repo: ProxyRepo { db },
+            servers,
+            domains,
+            jobs,
+            waker,
+            bus,
+            settings,
+            replica,
+            metrics,
+            sweep_seen: Default::default(),
+            certificates: Default::default(),
+        }
     }
 
     // ----- leases -----
@@ -340,6 +354,28 @@ impl ProxyService {
             ipv6: info.ipv6,
             status_port: info.status_port,
             operator_directives: info.operator_directives.clone(),
+            conf_dir: info.conf_dir.clone(),
+            http2_directive: render::has_http2_directive(&info.nginx_version),
+            tls: BTreeMap::new(),
+        }
+    }
+
+    /// Registers the certificate source (the TLS module calls this while mounting).
+    pub fn set_certificates(&self, source: Arc<dyn crate::tls::CertificateSource>) {
+        let _ = self.certificates.set(source);
+    }
+
+    /// The certificate each HTTPS domain of `groups` serves now.
+    async fn tls_bindings(&self, groups: &[ServedGroup]) -> Result<BTreeMap<i64, String>, ProxyError> {
+        let requests: Vec<crate::tls::TlsRequest> = groups
+            .iter()
+            .flat_map(|g| g.domains.iter())
+            .filter(|d| d.spec.options.tls != gantry_domains::spec::TlsMode::None)
+            .map(|d| crate::tls::TlsRequest { domain_id: d.id, mode: d.spec.options.tls, certificate_id: d.spec.options.certificate_id })
+            .collect();
+        match (requests.is_empty(), self.certificates.get()) {
+            (false, Some(src)) => src.bindings(&requests).await.map_err(ProxyError::Certificates),
+            _ => Ok(BTreeMap::new()),
         }
     }
 
@@ -368,6 +404,9 @@ impl ProxyService {
         hold_manual: bool,
     ) -> Result<(Rendered, Vec<String>), ProxyError> {
         let groups = self.domains.served_by(server_id).await?;
+        let mut with_tls = settings.clone();
+        with_tls.tls = self.tls_bindings(&groups).await?;
+        let settings = &with_tls;
         let live_files: BTreeMap<String, String> = match live {
             Some(g) => parse(&g.files, "generation files")?,
             None => BTreeMap::new(),
@@ -525,6 +564,21 @@ impl ProxyService {
             desired_hash: desired.hash,
             awaiting_approval: held,
         })
+    }
+
+    /// Writes an ACME HTTP-01 answer on a server; every domain's port-80 block serves it.
+    /// No lease: challenge files live beside the generations, not in them.
+    pub async fn put_challenge(&self, server_id: i64, token: &str, key_authorization: &str) -> Result<(), ProxyError> {
+        let info = Self::install_info(&self.repo.ensure(server_id).await?)?;
+        let (conn, sudo) = self.connect(server_id).await?;
+        Ok(self.remote(&conn, sudo).put_challenge(&info.conf_dir, token, key_authorization).await?)
+    }
+
+    /// Removes an ACME HTTP-01 answer (best effort).
+    pub async fn remove_challenge(&self, server_id: i64, token: &str) -> Result<(), ProxyError> {
+        let info = Self::install_info(&self.repo.ensure(server_id).await?)?;
+        let (conn, sudo) = self.connect(server_id).await?;
+        Ok(self.remote(&conn, sudo).remove_challenge(&info.conf_dir, token).await?)
     }
 
     /// Whether a domain's latest version is live on its server.

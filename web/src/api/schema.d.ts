@@ -94,6 +94,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every certificate, soonest expiry first (never a private key). */
+        get: operations["list"];
+        put?: never;
+        /** Upload a PEM chain (leaf first) and its private key; checked, the key encrypted at rest. */
+        post: operations["upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/acme-accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** ACME accounts (credentials never leave Gantry). */
+        get: operations["list_accounts"];
+        put?: never;
+        /** Add an ACME account: a preset (Let's Encrypt, staging) or any directory, with an optional CA bundle. */
+        post: operations["create_account"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One certificate, with the domains and servers using it. */
+        get: operations["get_one"];
+        put?: never;
+        post?: never;
+        /** Delete a certificate no domain serves. */
+        delete: operations["delete_one"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/domain-groups": {
         parameters: {
             query?: never;
@@ -217,6 +271,40 @@ export interface paths {
         head?: never;
         /** Change a domain; omitted fields stay, options merge field by field (send `If-Match`). */
         patch: operations["update_domain"];
+        trace?: never;
+    };
+    "/api/v1/domains/{id}/certificate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A domain's certificate state and suggestions. */
+        get: operations["domain_tls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domains/{id}/certificate/issue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Issue (or renew now) a certificate for a domain with ACME: a job with live progress. */
+        post: operations["issue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/domains/{id}/proxy": {
@@ -752,6 +840,42 @@ export interface components {
             /** @description The pending fingerprint, as compared on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`). */
             fingerprint: string;
         };
+        /** @description A new ACME account. */
+        AccountInput: {
+            /** @description PEM roots to trust for this directory (a private CA). */
+            ca_bundle?: string | null;
+            /** @description Contact e-mail for the CA (optional). */
+            contact?: string | null;
+            /** @description Any ACME directory (a company CA; Pebble in tests). `https://` only. */
+            directory_url?: string | null;
+            /** @description A name (unique). */
+            name: string;
+            /** @description `letsencrypt`, `letsencrypt-staging`, or leave out and give `directory_url`. */
+            preset?: string | null;
+        };
+        /** @description An ACME account as shown (credentials never leave Gantry). */
+        AcmeAccount: {
+            /** @description Contact e-mail. */
+            contact?: string | null;
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /** @description Whether a CA bundle is set. */
+            custom_ca: boolean;
+            /** @description Directory URL. */
+            directory_url: string;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Name. */
+            name: string;
+            /** @description Whether the account is registered with the CA yet (at first issuance). */
+            registered: boolean;
+        };
         /**
          * @description What happened (or would happen) to one line.
          * @enum {string}
@@ -816,6 +940,89 @@ export interface components {
              * @description Domains changed.
              */
             affected: number;
+        };
+        /** @description A certificate as the API shows it (never its key). */
+        Certificate: {
+            /**
+             * Format: int64
+             * @description For ACME: the account.
+             */
+            acme_account_id?: number | null;
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description Whole days left (negative when expired).
+             */
+            days_left: number;
+            /**
+             * Format: int64
+             * @description For ACME: the domain it is issued for.
+             */
+            domain_id?: number | null;
+            /** @description `ok`, or the warning level: `expiring_30`, `expiring_14`, `expiring_7`, `expired`. */
+            expiry: string;
+            /**
+             * Format: int32
+             * @description Failed attempts in a row.
+             */
+            failures: number;
+            /** @description SHA-256 fingerprint of the leaf. */
+            fingerprint: string;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Issuer (common name). */
+            issuer: string;
+            /**
+             * Format: int64
+             * @description The issuance job queued or running.
+             */
+            job_id?: number | null;
+            /** @description Last issuance or renewal error (the CA's problem type and detail). */
+            last_error?: string | null;
+            /** @description Name. */
+            name: string;
+            /** @description DNS names covered (wildcards as `*.example.com`). */
+            names: string[];
+            /**
+             * Format: date-time
+             * @description ACME: the next attempt after a failure.
+             */
+            next_attempt_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Valid until.
+             */
+            not_after: string;
+            /**
+             * Format: date-time
+             * @description Valid from.
+             */
+            not_before: string;
+            /**
+             * Format: date-time
+             * @description ACME: when Gantry renews it.
+             */
+            renew_after?: string | null;
+            /** @description Serial (hex). */
+            serial: string;
+            /** @description `upload` or `acme`. */
+            source: string;
+            /** @description `valid`, `pending` (ACME, not issued yet) or `failed`. */
+            status: string;
+            /**
+             * Format: date-time
+             * @description Updated (a renewal changes it).
+             */
+            updated_at: string;
+            /** @description Domains and servers using it. */
+            used_by: components["schemas"]["Usage"][];
         };
         /** @description A created token. `token` is shown only in this response. */
         CreatedToken: components["schemas"]["TokenInfo"] & {
@@ -1004,6 +1211,11 @@ export interface components {
         DomainOptions: {
             /** @description Allowed networks. */
             allow: string[];
+            /**
+             * Format: int64
+             * @description The uploaded certificate (only with `tls: certificate`).
+             */
+            certificate_id?: number | null;
             /** @description Denied networks. */
             deny: string[];
             /** @description Strict-Transport-Security. */
@@ -1013,6 +1225,8 @@ export interface components {
              * @description HSTS max-age, seconds.
              */
             hsts_max_age: number;
+            /** @description HTTP/2 over HTTPS. */
+            http2?: boolean;
             /**
              * Format: int32
              * @description Body size limit, MiB.
@@ -1037,6 +1251,10 @@ export interface components {
             redirect_https: boolean;
             /** @description Extra response headers. */
             response_headers: components["schemas"]["Header"][];
+            /** @description HTTPS mode. */
+            tls?: components["schemas"]["TlsMode"];
+            /** @description TLS profile. */
+            tls_profile?: components["schemas"]["TlsProfile"];
             /** @description Proxy WebSocket upgrades. */
             websocket: boolean;
         };
@@ -1054,6 +1272,13 @@ export interface components {
             id: number;
             /** @description Name. */
             name: string;
+        };
+        /** @description A domain's TLS: its ACME certificate, if any, and uploaded certificates that cover it. */
+        DomainTls: {
+            acme?: null | components["schemas"]["Certificate"];
+            serving?: null | components["schemas"]["Certificate"];
+            /** @description Uploaded certificates whose names cover the domain and its aliases, latest expiry first. */
+            suggestions: components["schemas"]["Certificate"][];
         };
         /** @description The last drift check. */
         DriftReport: {
@@ -1282,6 +1507,14 @@ export interface components {
             /** @description systemd manages nginx (else Gantry starts and reloads it directly). */
             systemd: boolean;
         };
+        /** @description An ACME order for a domain. */
+        IssueInput: {
+            /**
+             * Format: int64
+             * @description The account (default: the only one, or the first).
+             */
+            account_id?: number | null;
+        };
         /** @description A stored job. */
         Job: {
             /**
@@ -1455,6 +1688,11 @@ export interface components {
         OptionsInput: {
             /** @description Only these client networks may connect (CIDRs). Checked before `deny`. */
             allow?: string[] | null;
+            /**
+             * Format: int64
+             * @description The uploaded certificate served with `tls: certificate`; it must cover the domain and its aliases.
+             */
+            certificate_id?: number | null;
             /** @description These client networks are refused (CIDRs). */
             deny?: string[] | null;
             /** @description Send Strict-Transport-Security (over HTTPS). */
@@ -1464,6 +1702,8 @@ export interface components {
              * @description HSTS max-age in seconds (0–63072000, default 31536000).
              */
             hsts_max_age?: number | null;
+            /** @description Offer HTTP/2 over HTTPS. */
+            http2?: boolean | null;
             /**
              * Format: int32
              * @description Largest request body in MiB (0 = unlimited; default nginx's 1).
@@ -1488,6 +1728,8 @@ export interface components {
             redirect_https?: boolean | null;
             /** @description Extra response headers. */
             response_headers?: components["schemas"]["Header"][] | null;
+            tls?: null | components["schemas"]["TlsMode"];
+            tls_profile?: null | components["schemas"]["TlsProfile"];
             /** @description Proxy WebSocket upgrades. */
             websocket?: boolean | null;
         };
@@ -2414,6 +2656,16 @@ export interface components {
              */
             verify_ms: number;
         };
+        /**
+         * @description How a domain gets its certificate.
+         * @enum {string}
+         */
+        TlsMode: "none" | "certificate" | "acme";
+        /**
+         * @description Mozilla's server-side TLS profiles.
+         * @enum {string}
+         */
+        TlsProfile: "intermediate" | "modern";
         /** @description An API token's metadata (never the token itself). */
         TokenInfo: {
             /**
@@ -2462,6 +2714,32 @@ export interface components {
         UninstallBody: {
             /** @description Also remove the nginx package. */
             remove_package?: boolean | null;
+        };
+        /** @description An upload. */
+        UploadInput: {
+            /** @description The chain in PEM, leaf first, then the intermediates. */
+            certificate: string;
+            /** @description A name to recognise it by (default: its first DNS name and expiry). */
+            name?: string | null;
+            /** @description The private key in PEM (PKCS#8, RSA or EC; no passphrase). Never returned. */
+            private_key: string;
+        };
+        /** @description Where a certificate is used. */
+        Usage: {
+            /** @description Domain name. */
+            domain: string;
+            /**
+             * Format: int64
+             * @description Domain id.
+             */
+            domain_id: number;
+            /** @description That server's name. */
+            server?: string | null;
+            /**
+             * Format: int64
+             * @description The server serving it, if its group is bound.
+             */
+            server_id?: number | null;
         };
         /** @description A stored user, without its password hash. */
         User: {
@@ -2684,6 +2962,164 @@ export interface operations {
                 content?: never;
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"][];
+                };
+            };
+        };
+    };
+    upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_accounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcmeAccount"][];
+                };
+            };
+        };
+    };
+    create_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcmeAccount"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_one: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Certificate id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_one: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Certificate id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3136,6 +3572,78 @@ export interface operations {
                 };
             };
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    domain_tls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Domain id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainTls"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    issue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Domain id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IssueInput"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

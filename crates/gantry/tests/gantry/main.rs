@@ -23,5 +23,6 @@ mod ops;
 mod problems;
 mod proxy;
 mod servers;
+mod tls;
 mod tokens;
 mod users;

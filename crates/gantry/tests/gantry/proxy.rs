@@ -916,9 +916,12 @@ async fn two_replicas_reconcile_each_change_once_and_never_at_the_same_time() {
     }
     let Some(fleet) = fleet(2).await else { return };
     start_backend(&fleet, 1, &[(8080, "b1"), (8081, "b2")]);
+    // Replicas share the master key (as in production): each decrypts what the other stored.
+    let key = gantry_core::secrets::generate_key().unwrap();
     let tweak = |c: &mut gantry::config::Config| {
         c.proxy.debounce_ms = 1000;
         c.proxy.drift_interval_seconds = 0;
+        c.master_key = Some(key.clone());
     };
     let a = TestApp::spawn_on(crate::helpers::FreshDb::new(Backend::Postgres).await, tweak).await;
     let b = TestApp::spawn_on(a.db.same_database(), tweak).await;
