@@ -515,6 +515,18 @@ impl TlsService {
             .map_err(db)?;
         let mut n = 0;
         for r in rows {
+            // Only certificates a domain still asks for are renewed; a deleted domain's certificate goes too.
+            if let Some(domain_id) = r.domain_id {
+                match self.domains.get_domain(domain_id).await {
+                    Ok(d) if d.options.tls == gantry_domains::spec::TlsMode::Acme => {}
+                    Ok(_) => continue,
+                    Err(ServiceError::NotFound(_)) => {
+                        self.delete(r.id, &Actor::system("tls")).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             let due = match r.status.as_str() {
                 "valid" => r.renew_after.is_some_and(|t| t <= now),
                 "failed" => true,

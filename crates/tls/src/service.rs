@@ -227,7 +227,9 @@ impl TlsService {
             _ => self.domains.domains_using_certificate(m.id).await?,
         };
         for id in ids {
-            if let Ok(d) = self.domains.get_domain(id).await {
+            if let Ok(d) = self.domains.get_domain(id).await
+                && (m.source != "acme" || d.options.tls == TlsMode::Acme)
+            {
                 out.push(Usage {
                     domain_id: d.id,
                     domain: d.name.clone(),
@@ -400,11 +402,14 @@ impl TlsService {
     pub async fn delete(&self, id: i64, actor: &Actor) -> Result<(), ServiceError> {
         let m = self.row(id).await?;
         let used = self.usage(&m).await?;
-        if m.source == "upload" && !used.is_empty() {
+        if !used.is_empty() {
             let names: Vec<String> = used.iter().map(|u| u.domain.clone()).collect();
             return Err(ServiceError::Conflict {
                 field: "id".into(),
-                message: format!("the certificate is served for {}; switch those domains to another certificate first", names.join(", ")),
+                message: format!(
+                    "the certificate is served for {}; switch those domains to another certificate (or tls: none) first",
+                    names.join(", ")
+                ),
             });
         }
         let _w = self.db.write_guard().await;

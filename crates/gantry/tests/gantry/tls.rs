@@ -337,6 +337,12 @@ impl Pebble {
             .unwrap()
     }
 
+    /// Adds Pebble as an ACME account in Gantry: its directory URL and the bundle that trusts its HTTPS.
+    async fn add_account(&self, op: &crate::helpers::Session) {
+        let body = json!({"name": "pebble", "directory_url": self.directory, "ca_bundle": self.listener_ca});
+        assert_eq!(op.post("/api/v1/certificates/acme-accounts", body).await.status(), 201);
+    }
+
     /// The root Pebble issues under (regenerated at each start).
     async fn issuing_root(&self) -> String {
         self.client().get(format!("{}/roots/0", self.management)).send().await.unwrap().text().await.unwrap()
@@ -357,14 +363,8 @@ async fn acme_issues_through_the_fleet_nginx_and_renews_with_no_failed_request()
     };
     let proxy = s.fleet.host(0).unwrap().addr();
     let Some(pebble) = Pebble::start(proxy, 60).await else { return };
-    // An account for a private CA: the directory URL and the bundle that trusts its HTTPS.
-    let r =
-        s.op.post(
-            "/api/v1/certificates/acme-accounts",
-            json!({"name": "pebble", "directory_url": pebble.directory, "ca_bundle": pebble.listener_ca}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    // An account for a private CA.
+    pebble.add_account(&s.op).await;
     let bad = s.op.post("/api/v1/certificates/acme-accounts", json!({"name": "x", "directory_url": "http://insecure/dir"})).await;
     assert_eq!(expect_problem(bad, 422, "validation_failed").await["errors"][0]["field"], "directory_url");
 
@@ -432,16 +432,10 @@ async fn acme_issues_through_the_fleet_nginx_and_renews_with_no_failed_request()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_acme_order_shows_the_cas_problem() {
-    let Some(s) = Stand::new(2, |_| {}).await else { return };
+    let Some(s) = Stand::new(2, |c| c.tls.renew_check_interval_seconds = 1).await else { return };
     // Pebble resolves every name to an address where nothing answers port 80 (loopback 127.0.0.2).
     let Some(pebble) = Pebble::start(Ipv4Addr::new(127, 0, 0, 2), 3600).await else { return };
-    let r =
-        s.op.post(
-            "/api/v1/certificates/acme-accounts",
-            json!({"name": "pebble", "directory_url": pebble.directory, "ca_bundle": pebble.listener_ca}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    pebble.add_account(&s.op).await;
     let g = crate::proxy::group(&s.op, "acme", s.server, json!({})).await;
     let body = json!({"group_id": g, "name": "fail.example.test", "target_ip": s.backend().to_string(), "target_port": 8080, "options": {"tls": "acme"}});
     let did = s.op.post("/api/v1/domains", body).await.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
@@ -457,5 +451,9 @@ async fn a_failed_acme_order_shows_the_cas_problem() {
     // The domain still serves over HTTP.
     let (status, _) = crate::proxy::get(&s.client, "fail.example.test", "/").await.unwrap();
     assert_eq!(status, 200);
+    // While the domain asks for it the certificate stays; once the domain is gone, so is its certificate.
+    expect_problem(s.op.delete(&format!("/api/v1/certificates/{}", cert["acme"]["id"])).await, 409, "conflict").await;
+    assert!(s.op.delete(&format!("/api/v1/domains/{did}")).await.status().is_success());
+    eventually(15, || async { s.op.json("/api/v1/certificates").await.as_array().unwrap().is_empty().then_some(()) }).await;
     s.t.stop().await;
 }
