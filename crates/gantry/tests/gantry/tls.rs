@@ -432,7 +432,14 @@ async fn acme_issues_through_the_fleet_nginx_and_renews_with_no_failed_request()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_acme_order_shows_the_cas_problem() {
-    let Some(s) = Stand::new(2, |c| c.tls.renew_check_interval_seconds = 1).await else { return };
+    let Some(s) = Stand::new(2, |c| {
+        c.tls.renew_check_interval_seconds = 1;
+        c.tls.retry_base_seconds = 1;
+    })
+    .await
+    else {
+        return;
+    };
     // Pebble resolves every name to an address where nothing answers port 80 (loopback 127.0.0.2).
     let Some(pebble) = Pebble::start(Ipv4Addr::new(127, 0, 0, 2), 3600).await else { return };
     pebble.add_account(&s.op).await;
@@ -451,6 +458,16 @@ async fn a_failed_acme_order_shows_the_cas_problem() {
     // The domain still serves over HTTP.
     let (status, _) = crate::proxy::get(&s.client, "fail.example.test", "/").await.unwrap();
     assert_eq!(status, 200);
+    // Retried by itself with a growing wait, each failure an event.
+    let retried = eventually(20, || async {
+        let c = s.op.json(&format!("/api/v1/domains/{did}/certificate")).await;
+        (c["acme"]["failures"].as_i64().unwrap_or(0) >= 2).then_some(c)
+    })
+    .await;
+    assert!(retried["acme"]["last_error"].as_str().unwrap().contains("urn:ietf:params:acme:error:"), "{retried}");
+    let mut stream = s.op.get("/api/v1/events?after=0&kinds=certificate.").await;
+    let failures = crate::jobs::read_events(&mut stream, |_, d| d["payload"]["what"] == "renewal_failed").await;
+    assert!(failures.iter().any(|(_, d)| d["payload"]["detail"].as_str().is_some_and(|t| t.contains("acme:error"))), "{failures:?}");
     // While the domain asks for it the certificate stays; once the domain is gone, so is its certificate.
     expect_problem(s.op.delete(&format!("/api/v1/certificates/{}", cert["acme"]["id"])).await, 409, "conflict").await;
     assert!(s.op.delete(&format!("/api/v1/domains/{did}")).await.status().is_success());
