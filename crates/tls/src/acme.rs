@@ -507,14 +507,30 @@ impl TlsService {
     /// Queues renewals that are due (and retries whose backoff ended), once across replicas.
     pub async fn renew_due(&self) -> Result<usize, ServiceError> {
         let now = Utc::now();
-        let rows = certificate::Entity::find()
-            .filter(certificate::Column::Source.eq("acme"))
-            .filter(certificate::Column::JobId.is_null())
-            .all(self.db.connection())
-            .await
-            .map_err(db)?;
+        let rows =
+            certificate::Entity::find().filter(certificate::Column::Source.eq("acme")).all(self.db.connection()).await.map_err(db)?;
         let mut n = 0;
-        for r in rows {
+        for mut r in rows {
+            if let Some(job) = r.job_id {
+                // A claim outlives its job only if the job died with its replica: release it.
+                let finished = match self.jobs.get(gantry_core::ids::JobId(job)).await {
+                    Ok(j) => !matches!(j.status, gantry_core::jobs::JobStatus::Queued | gantry_core::jobs::JobStatus::Running),
+                    Err(gantry_core::StoreError::NotFound) => true,
+                    Err(e) => return Err(e.into()),
+                };
+                if !finished {
+                    continue;
+                }
+                let _w = self.db.write_guard().await;
+                certificate::Entity::update_many()
+                    .col_expr(certificate::Column::JobId, sea_orm::sea_query::Expr::value(Option::<i64>::None))
+                    .filter(certificate::Column::Id.eq(r.id))
+                    .filter(certificate::Column::JobId.eq(job))
+                    .exec(self.db.connection())
+                    .await
+                    .map_err(db)?;
+                r.job_id = None;
+            }
             // Only certificates a domain still asks for are renewed; a deleted domain's certificate goes too.
             if let Some(domain_id) = r.domain_id {
                 match self.domains.get_domain(domain_id).await {

@@ -69,6 +69,7 @@ impl Module for TlsModule {
             p.keyring.clone(),
             domains.clone(),
             proxy.clone(),
+            p.repos.jobs.clone(),
             p.jobs_waker.clone(),
             p.bus.clone(),
             self.settings.clone(),

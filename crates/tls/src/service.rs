@@ -8,7 +8,7 @@ use gantry_core::audit::{Actor, AuditDraft};
 use gantry_core::events::{DomainEvent, EventBus};
 use gantry_core::jobs::{Job, NewJob, Waker};
 use gantry_core::metrics::Gauge;
-use gantry_core::repo::Trail;
+use gantry_core::repo::{JobRepo, Trail};
 use gantry_core::secrets::Keyring;
 use gantry_core::user::Role;
 use gantry_core::{FieldError, ServiceError};
@@ -180,6 +180,7 @@ pub struct TlsService {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) domains: Arc<DomainsService>,
     pub(crate) proxy: Arc<ProxyService>,
+    pub(crate) jobs: Arc<dyn JobRepo>,
     pub(crate) waker: Waker,
     pub(crate) bus: EventBus,
     pub(crate) settings: TlsSettings,
@@ -203,12 +204,13 @@ impl TlsService {
         keyring: Arc<Keyring>,
         domains: Arc<DomainsService>,
         proxy: Arc<ProxyService>,
+        jobs: Arc<dyn JobRepo>,
         waker: Waker,
         bus: EventBus,
         settings: TlsSettings,
         expiry: Gauge,
     ) -> Self {
-        Self { db, keyring, domains, proxy, waker, bus, settings, expiry }
+        Self { db, keyring, domains, proxy, jobs, waker, bus, settings, expiry }
     }
 
     pub(crate) async fn row(&self, id: i64) -> Result<certificate::Model, ServiceError> {
