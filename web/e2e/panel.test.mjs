@@ -43,7 +43,7 @@ async function nav(label) {
 
 describe("gantry admin panel", { concurrency: false }, () => {
   before(async () => {
-    // This file owns the 0x/1x screenshots; servers.test.mjs owns the 2x ones, domains.test.mjs the 3x ones, proxy.test.mjs the 4x ones.
+    // This file owns the 0x/1x screenshots; servers.test.mjs owns the 2x ones, domains.test.mjs the 3x ones, proxy.test.mjs the 4x ones, tls.test.mjs the 5x ones.
     prepareSuite(/^[01]\d-/);
     gantry = await startGantry();
     browser = await launchBrowser();
@@ -247,8 +247,8 @@ describe("gantry admin panel", { concurrency: false }, () => {
   });
 
   test("modules that are not built yet say so honestly", async () => {
-    await nav("Certificates");
-    await page.getByRole("heading", { name: "Certificates is not available yet in this version" }).waitFor();
+    await nav("Proxmox");
+    await page.getByRole("heading", { name: "Proxmox is not available yet in this version" }).waitFor();
     assert.equal(await page.getByRole("table").count(), 0);
     await noHorizontalOverflow();
     await shoot("11-module-not-available");

@@ -8,6 +8,7 @@ import { ToastProvider } from "./components/Toasts";
 import { UNAVAILABLE_MODULES } from "./modules";
 import { AccountPage } from "./pages/AccountPage";
 import { AuditPage } from "./pages/AuditPage";
+import { CertificatesPage } from "./pages/CertificatesPage";
 import { DashboardPage } from "./pages/DashboardPage";
 import { DomainFormPage } from "./pages/DomainFormPage";
 import { DomainGroupPage } from "./pages/DomainGroupPage";
@@ -66,6 +67,7 @@ function Root() {
             <Route path="domains/groups/:id" element={<DomainGroupPage />} />
             <Route path="domains/new" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />
             <Route path="domains/:id/edit" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />
+            <Route path="certificates" element={<CertificatesPage />} />
             <Route path="users" element={<RequireRole role="admin"><UsersPage /></RequireRole>} />
             <Route path="audit" element={<RequireRole role="admin"><AuditPage /></RequireRole>} />
             {UNAVAILABLE_MODULES.map((m) => (

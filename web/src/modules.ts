@@ -30,7 +30,7 @@ export const NAV: NavSection[] = [
       { path: "/servers", label: "Servers", icon: "▤", minRole: "viewer", available: true, summary: "Register servers, reach them over SSH and see their state." },
       { path: "/domains", label: "Domains", icon: "◎", minRole: "viewer", available: true, summary: "Manage domains and the reverse-proxy routes that serve them." },
       { path: "/proxy", label: "Proxy", icon: "⇄", minRole: "viewer", available: true, summary: "The nginx reverse proxy on each server: generations, drift and fleet rollouts." },
-      { path: "/certificates", label: "Certificates", icon: "◈", minRole: "viewer", available: false, summary: "Issue and renew TLS certificates and watch their expiry." },
+      { path: "/certificates", label: "Certificates", icon: "◈", minRole: "viewer", available: true, summary: "Issue and renew TLS certificates and watch their expiry." },
       { path: "/proxmox", label: "Proxmox", icon: "▦", minRole: "viewer", available: false, summary: "Manage Proxmox VE stands: nodes, virtual machines and containers." },
       { path: "/tasks", label: "Tasks", icon: "☰", minRole: "viewer", available: false, summary: "Run and schedule operational tasks across servers." },
       { path: "/monitoring", label: "Monitoring", icon: "∿", minRole: "viewer", available: false, summary: "Health checks, metrics and alerts for your infrastructure." },

@@ -144,6 +144,12 @@ export function DomainList({ groupId, groups: givenGroups, servers, onChanged, r
         ]
       : []),
     { key: "routes", header: "Routes", render: (d) => (d.routes.length ? plural(d.routes.length, "route") : <span className="muted">—</span>) },
+    {
+      key: "tls",
+      header: "HTTPS",
+      render: (d) =>
+        d.options.tls === "certificate" ? <Badge tone="info">certificate</Badge> : d.options.tls === "acme" ? <Badge tone="info">ACME</Badge> : <span className="muted">—</span>,
+    },
     { key: "enabled", header: "State", render: (d) => (d.enabled ? <Badge tone="success">enabled</Badge> : <Badge tone="neutral">disabled</Badge>) },
   ];
 

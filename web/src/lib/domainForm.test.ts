@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formShowsField, indexedField, itemErrors } from "../components/Form";
 import type { Domain } from "../api/domainTypes";
-import { DOMAIN_FORM_FIELDS, domainBody, emptyDomainForm, formFromDomain, headerRow, listRow, routeRow } from "./domainForm";
+import { DOMAIN_FORM_FIELDS, domainBody, emptyDomainForm, formFromDomain, headerRow, listRow, routeRow, servedNames } from "./domainForm";
 
 const domain: Domain = {
   id: 7,
@@ -90,5 +90,46 @@ describe("domain form values", () => {
     expect(body.target_port).toBe("80x");
     expect(body.routes).toEqual([{ path: "/x", target_ip: "1.2.3.4", target_port: 81, scheme: "http" }]);
     expect(body.options?.max_body_size_mb).toBeNull();
+  });
+});
+
+describe("domain form TLS options", () => {
+  it("defaults to plain HTTP with the intermediate profile (also for domains stored before TLS existed)", () => {
+    const v = formFromDomain(domain);
+    expect(v).toMatchObject({ tls: "none", certificate_id: "", http2: false, tls_profile: "intermediate", redirect_https: false, hsts: false, hsts_max_age: "31536000" });
+    expect(emptyDomainForm()).toMatchObject({ tls: "none", certificate_id: "", http2: false, tls_profile: "intermediate" });
+    expect(domainBody(v).options).toMatchObject({ tls: "none", certificate_id: null, http2: false, tls_profile: "intermediate" });
+  });
+
+  it("round-trips an uploaded certificate with redirect, HSTS, HTTP/2 and the modern profile", () => {
+    const d: Domain = {
+      ...domain,
+      options: { ...domain.options, tls: "certificate", certificate_id: 12, redirect_https: true, hsts: true, hsts_max_age: 600, http2: true, tls_profile: "modern" },
+    };
+    const v = formFromDomain(d);
+    expect(v).toMatchObject({ tls: "certificate", certificate_id: "12", redirect_https: true, hsts: true, hsts_max_age: "600", http2: true, tls_profile: "modern" });
+    expect(domainBody(v).options).toMatchObject({ tls: "certificate", certificate_id: 12, redirect_https: true, hsts: true, hsts_max_age: 600, http2: true, tls_profile: "modern" });
+  });
+
+  it("sends the certificate only with the uploaded-certificate mode", () => {
+    const v = { ...emptyDomainForm("2"), tls: "acme" as const, certificate_id: "12" };
+    expect(domainBody(v).options).toMatchObject({ tls: "acme", certificate_id: null });
+    expect(domainBody({ ...v, tls: "certificate" }).options?.certificate_id).toBe(12);
+    // None chosen: null, and the API says the field is required.
+    expect(domainBody({ ...v, tls: "certificate", certificate_id: "" }).options?.certificate_id).toBeNull();
+  });
+
+  it("names what a certificate must cover: the name and the non-empty aliases", () => {
+    expect(servedNames({ name: " shop.example.com ", aliases: [listRow("www.shop.example.com"), listRow(" "), listRow("m.shop.example.com")] })).toEqual([
+      "shop.example.com",
+      "www.shop.example.com",
+      "m.shop.example.com",
+    ]);
+    expect(servedNames({ name: "", aliases: [] })).toEqual([]);
+  });
+
+  it("shows the API's TLS field errors on the form", () => {
+    expect(formShowsField(DOMAIN_FORM_FIELDS, "options.certificate_id")).toBe(true);
+    expect(formShowsField(DOMAIN_FORM_FIELDS, "options.tls_profile")).toBe(true);
   });
 });

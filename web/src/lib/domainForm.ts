@@ -2,6 +2,7 @@
 // inputs, list rows with stable keys), and the bodies of POST/PATCH.
 import { newRow, type KvRow } from "./serverForm";
 import type { Domain, DomainRequest, OptionsInput, RouteInput, Scheme } from "../api/domainTypes";
+import type { TlsMode, TlsProfile } from "../api/certificates";
 
 let nextId = 1;
 /** A row of a list editor: a stable React key and its value. */
@@ -40,9 +41,15 @@ export interface DomainFormValues {
   enabled: boolean;
   aliases: ListRow[];
   websocket: boolean;
+  /** HTTPS: none, an uploaded certificate (`certificate_id`) or ACME. */
+  tls: TlsMode;
+  /** The uploaded certificate's id ("" = none chosen); sent only with `tls: certificate`. */
+  certificate_id: string;
   redirect_https: boolean;
   hsts: boolean;
   hsts_max_age: string;
+  http2: boolean;
+  tls_profile: TlsProfile;
   max_body_size_mb: string;
   proxy_connect_timeout: string;
   proxy_read_timeout: string;
@@ -63,9 +70,13 @@ export function emptyDomainForm(groupId = ""): DomainFormValues {
     enabled: true,
     aliases: [],
     websocket: false,
+    tls: "none",
+    certificate_id: "",
     redirect_https: false,
     hsts: false,
     hsts_max_age: "31536000",
+    http2: false,
+    tls_profile: "intermediate",
     max_body_size_mb: "",
     proxy_connect_timeout: "",
     proxy_read_timeout: "",
@@ -90,9 +101,13 @@ export function formFromDomain(d: Domain): DomainFormValues {
     enabled: d.enabled,
     aliases: d.aliases.map((a) => listRow(a)),
     websocket: o.websocket,
+    tls: o.tls ?? "none",
+    certificate_id: text(o.certificate_id),
     redirect_https: o.redirect_https,
     hsts: o.hsts,
     hsts_max_age: text(o.hsts_max_age),
+    http2: o.http2 ?? false,
+    tls_profile: o.tls_profile ?? "intermediate",
     max_body_size_mb: text(o.max_body_size_mb),
     proxy_connect_timeout: text(o.proxy_connect_timeout),
     proxy_read_timeout: text(o.proxy_read_timeout),
@@ -125,9 +140,14 @@ function listValues(rows: readonly ListRow[]): string[] {
 export function optionsBody(v: DomainFormValues): OptionsInput {
   return {
     websocket: v.websocket,
+    tls: v.tls,
+    // Only the uploaded-certificate mode has one; the API drops a left-over id anyway.
+    certificate_id: v.tls === "certificate" ? intValue(v.certificate_id) : null,
     redirect_https: v.redirect_https,
     hsts: v.hsts,
     hsts_max_age: intValue(v.hsts_max_age) ?? 31536000,
+    http2: v.http2,
+    tls_profile: v.tls_profile,
     max_body_size_mb: intValue(v.max_body_size_mb),
     proxy_connect_timeout: intValue(v.proxy_connect_timeout),
     proxy_read_timeout: intValue(v.proxy_read_timeout),
@@ -140,6 +160,11 @@ export function optionsBody(v: DomainFormValues): OptionsInput {
 
 export function routesBody(v: DomainFormValues): RouteInput[] {
   return v.routes.map((r) => ({ path: r.path.trim(), target_ip: r.target_ip.trim(), target_port: intValue(r.target_port), scheme: r.scheme }));
+}
+
+/** The names a certificate must cover: the domain and its (non-empty) aliases, as typed. */
+export function servedNames(v: Pick<DomainFormValues, "name" | "aliases">): string[] {
+  return [v.name, ...v.aliases.map((a) => a.value)].map((n) => n.trim()).filter(Boolean);
 }
 
 /** Body of POST /api/v1/domains (and PATCH: the form always sends the whole domain). */

@@ -1,6 +1,8 @@
 // Add a domain (/domains/new?group=…) or edit one (/domains/:id/edit): name,
-// target, aliases, options and path routes, with the API's field errors next
-// to each input (also indexed ones: `aliases[1]`, `routes[0].path`).
+// target, aliases, TLS (mode, certificate, redirect, HSTS, HTTP/2, profile;
+// when editing also the served certificate and "Issue certificate now"),
+// options and path routes, with the API's field errors next to each input
+// (also indexed ones: `aliases[1]`, `routes[0].path`).
 import { useCallback, useEffect, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { ifMatch, isApiError } from "../api/client";
@@ -9,6 +11,7 @@ import type { Domain, DomainGroup } from "../api/domainTypes";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ConflictDialog } from "../components/ConflictDialog";
 import { DomainLive } from "../components/DomainLive";
+import { DomainTlsFields, DomainTlsState, useDomainTlsData } from "../components/DomainTls";
 import { CheckboxField, FormError, SelectField, TextField, indexedField, useFormErrors } from "../components/Form";
 import { KeyValueEditor } from "../components/KeyValueEditor";
 import { ListEditor } from "../components/ListEditor";
@@ -49,6 +52,7 @@ export function DomainFormPage() {
   const [busy, setBusy] = useState(false);
   const [conflict, setConflict] = useState(false);
   const [deleting, setDeleting] = useState(false);
+  const tlsData = useDomainTlsData(domainId);
 
   const set = <K extends keyof DomainFormValues>(k: K, value: DomainFormValues[K]) => setV((prev) => ({ ...prev, [k]: value }));
 
@@ -187,6 +191,22 @@ export function DomainFormPage() {
           />
         </section>
 
+        <section className="card" aria-labelledby="df-tls" data-testid="domain-tls-section">
+          <h2 className="card-title" id="df-tls">
+            TLS
+          </h2>
+          {editing && current ? (
+            <DomainTlsState
+              domainId={current.domain.id}
+              domainName={current.domain.name_unicode || current.domain.name}
+              savedMode={current.domain.options.tls ?? "none"}
+              formMode={v.tls}
+              data={tlsData}
+            />
+          ) : null}
+          <DomainTlsFields v={v} set={set} opt={opt} data={tlsData} editing={editing} />
+        </section>
+
         <section className="card" aria-labelledby="df-options">
           <h2 className="card-title" id="df-options">
             Options
@@ -194,11 +214,8 @@ export function DomainFormPage() {
           {fe("options") ? <p className="field-error">{fe("options")}</p> : null}
           <div className="grid grid-3">
             <CheckboxField label="WebSocket" name="websocket" hint="Pass Upgrade headers through." checked={v.websocket} onChange={(e) => set("websocket", e.target.checked)} error={opt("websocket")} />
-            <CheckboxField label="Redirect HTTP to HTTPS" name="redirect_https" checked={v.redirect_https} onChange={(e) => set("redirect_https", e.target.checked)} error={opt("redirect_https")} />
-            <CheckboxField label="HSTS" name="hsts" hint="Send Strict-Transport-Security." checked={v.hsts} onChange={(e) => set("hsts", e.target.checked)} error={opt("hsts")} />
           </div>
           <div className="form-grid">
-            <TextField label="HSTS max age (s)" name="hsts_max_age" inputMode="numeric" value={v.hsts_max_age} onChange={(e) => set("hsts_max_age", e.target.value)} error={opt("hsts_max_age")} disabled={!v.hsts} />
             <TextField label="Max body size (MB)" name="max_body_size_mb" inputMode="numeric" hint="Empty: the proxy's default." value={v.max_body_size_mb} onChange={(e) => set("max_body_size_mb", e.target.value)} error={opt("max_body_size_mb")} />
             <TextField label="Connect timeout (s)" name="proxy_connect_timeout" inputMode="numeric" value={v.proxy_connect_timeout} onChange={(e) => set("proxy_connect_timeout", e.target.value)} error={opt("proxy_connect_timeout")} />
             <TextField label="Read timeout (s)" name="proxy_read_timeout" inputMode="numeric" value={v.proxy_read_timeout} onChange={(e) => set("proxy_read_timeout", e.target.value)} error={opt("proxy_read_timeout")} />
