@@ -348,11 +348,10 @@ impl ProxyService {
             return Err(ProxyError::RolledBack { number: g.number, step: "verify".into(), message });
         }
         timings.verify_ms = ms(t.elapsed());
-        if !crate::tls::referenced(&target.files).is_empty() || previous.is_some_and(|p| p.files.contains("ssl_certificate ")) {
-            // Old certificates (and their keys) leave the server once no kept generation needs them.
-            if let Err(e) = remote.prune_certs(&info.conf_dir).await {
-                tracing::warn!(server_id = g.server_id, error = %e, "cannot prune old certificate files; the next apply tries again");
-            }
+        // Old certificates (and their keys) leave the server once no kept generation needs them;
+        // always, so keys go even after HTTPS was turned off long ago.
+        if let Err(e) = remote.prune_certs(&info.conf_dir).await {
+            tracing::warn!(server_id = g.server_id, error = %e, "cannot prune old certificate files; the next apply tries again");
         }
         Ok(())
     }
@@ -372,7 +371,11 @@ impl ProxyService {
                 .material(id)
                 .await
                 .map_err(ProxyError::Certificates)?
-                .ok_or_else(|| ProxyError::Certificates(format!("certificate {id} is no longer stored in Gantry")))?;
+                .ok_or_else(|| {
+                    ProxyError::Invalid(format!(
+                        "the configuration refers to a certificate Gantry no longer stores (files {id}.crt/.key); it was deleted: choose another certificate for the domains that used it"
+                    ))
+                })?;
             remote.put_cert(conf_dir, id, &m).await?;
         }
         Ok(())

@@ -197,10 +197,12 @@ fn server_names(o: &mut String, d: &DomainSpec) {
     let _ = writeln!(o, "    server_name {};", names.join(" "));
 }
 
-/// The ACME HTTP-01 location: on port 80 of every domain, before any certificate exists and
-/// even when everything else redirects to HTTPS. `^~` keeps regex locations from taking it.
+/// The ACME HTTP-01 location: on port 80 of every `tls: acme` domain, before any certificate
+/// exists and even when everything else redirects to HTTPS. `^~` keeps regex locations from taking it.
 fn acme_location(o: &mut String, s: &RenderSettings) {
     let _ = writeln!(o, "    location ^~ {ACME_PATH} {{");
+    // The CA must get through the domain's own allow list.
+    o.push_str("        allow all;\n");
     o.push_str("        default_type text/plain;\n");
     let _ = writeln!(o, "        alias {}/;", acme_dir(&s.conf_dir));
     o.push_str("    }\n");
@@ -312,7 +314,10 @@ fn domain_blocks(id: i64, d: &DomainSpec, s: &RenderSettings) -> (String, Option
     let mut plain = String::with_capacity(body.len() + 256);
     listen_lines(&mut plain, s, 80, "");
     server_names(&mut plain, d);
-    acme_location(&mut plain, s);
+    // Only ACME domains: others may proxy the path to a backend with its own ACME client.
+    if d.options.tls == TlsMode::Acme {
+        acme_location(&mut plain, s);
+    }
     match material {
         Some(_) if d.options.redirect_https => {
             plain.push_str("    location / {\n        return 301 https://$host$request_uri;\n    }\n");

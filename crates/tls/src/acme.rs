@@ -25,7 +25,7 @@ use instant_acme::{
     NewOrder, OrderStatus, RetryPolicy,
 };
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
@@ -232,7 +232,7 @@ impl TlsService {
         let q = account::Entity::find();
         let m = match id {
             Some(id) => q.filter(account::Column::Id.eq(id)).one(self.db.connection()).await,
-            None => q.one(self.db.connection()).await,
+            None => q.order_by_asc(account::Column::Id).one(self.db.connection()).await,
         }
         .map_err(|e| TlsError::Service(db(e)))?;
         m.ok_or_else(|| TlsError::Invalid("no ACME account is configured: add one under Certificates → ACME accounts".into()))
@@ -323,6 +323,8 @@ impl TlsService {
             let _w = self.db.write_guard().await;
             am.update(self.db.connection()).await.map_err(db)?;
         }
+        let mut row = row;
+        self.claim_busy(&mut row).await?;
         match self.enqueue_issue(&row, actor, "requested").await? {
             Some(job) => Ok(job),
             None => Err(ServiceError::InvalidState(format!("an issuance for {} is already queued or running", d.name))),
@@ -332,20 +334,25 @@ impl TlsService {
     /// The issuance job: order, HTTP-01 through the domain's server, finalize, store, roll out.
     pub(crate) async fn run_issue(&self, certificate_id: i64, ctx: &JobContext) -> Result<serde_json::Value, TlsError> {
         let row = self.row(certificate_id).await?;
-        let out = self.issue_steps(&row, ctx).await;
+        // Everything that can fail happens before the write that releases the claim.
+        let out = match self.issue_steps(&row, ctx).await {
+            Ok((chain, key)) => match (inspect::leaf_facts(&chain), self.keyring.encrypt(KEY_CONTEXT, key.as_bytes())) {
+                (Some(facts), Ok(key_enc)) => Ok((chain, key, facts, key_enc)),
+                (None, _) => Err(TlsError::Invalid("the CA sent a certificate Gantry cannot read".into())),
+                (_, Err(e)) => Err(TlsError::Invalid(format!("cannot encrypt the new key: {e}"))),
+            },
+            Err(e) => Err(e),
+        };
         // The claim ends with the job, whatever happened.
         let fresh = self.row(certificate_id).await?;
         let mut am: certificate::ActiveModel = fresh.clone().into();
         am.job_id = Set(None);
         am.updated_at = Set(Utc::now());
         let (event, result) = match out {
-            Ok((chain, key)) => {
+            Ok((chain, key, facts, key_enc)) => {
                 let renewal = fresh.status == "valid";
-                let facts =
-                    inspect::leaf_facts(&chain).ok_or_else(|| TlsError::Invalid("the CA sent a certificate Gantry cannot read".into()))?;
                 let inspect::LeafFacts { names, issuer, serial, not_before, not_after, fingerprint } = facts;
                 let material = material_id(&chain, &key);
-                let key_enc = self.keyring.encrypt(KEY_CONTEXT, key.as_bytes()).map_err(|e| TlsError::Invalid(e.to_string()))?;
                 am.names = Set(serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()));
                 am.issuer = Set(issuer.chars().take(500).collect());
                 am.serial = Set(serial.clone());
@@ -511,51 +518,67 @@ impl TlsService {
             certificate::Entity::find().filter(certificate::Column::Source.eq("acme")).all(self.db.connection()).await.map_err(db)?;
         let mut n = 0;
         for mut r in rows {
-            if let Some(job) = r.job_id {
-                // A claim outlives its job only if the job died with its replica: release it.
-                let finished = match self.jobs.get(gantry_core::ids::JobId(job)).await {
-                    Ok(j) => !matches!(j.status, gantry_core::jobs::JobStatus::Queued | gantry_core::jobs::JobStatus::Running),
-                    Err(gantry_core::StoreError::NotFound) => true,
-                    Err(e) => return Err(e.into()),
-                };
-                if !finished {
-                    continue;
-                }
-                let _w = self.db.write_guard().await;
-                certificate::Entity::update_many()
-                    .col_expr(certificate::Column::JobId, sea_orm::sea_query::Expr::value(Option::<i64>::None))
-                    .filter(certificate::Column::Id.eq(r.id))
-                    .filter(certificate::Column::JobId.eq(job))
-                    .exec(self.db.connection())
-                    .await
-                    .map_err(db)?;
-                r.job_id = None;
+            if self.claim_busy(&mut r).await? {
+                continue;
             }
             // Only certificates a domain still asks for are renewed; a deleted domain's certificate goes too.
-            if let Some(domain_id) = r.domain_id {
-                match self.domains.get_domain(domain_id).await {
-                    Ok(d) if d.options.tls == gantry_domains::spec::TlsMode::Acme => {}
-                    Ok(_) => continue,
-                    Err(ServiceError::NotFound(_)) => {
-                        self.delete(r.id, &Actor::system("tls")).await?;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
+            let Some(domain_id) = r.domain_id else { continue };
+            let d = match self.domains.get_domain(domain_id).await {
+                Ok(d) if d.options.tls == gantry_domains::spec::TlsMode::Acme => d,
+                Ok(_) => continue,
+                Err(ServiceError::NotFound(_)) => {
+                    self.delete(r.id, &Actor::system("tls")).await?;
+                    continue;
                 }
-            }
+                Err(e) => return Err(e),
+            };
+            // A renamed domain or changed aliases need a certificate for the new names now.
+            let mut want: Vec<String> = std::iter::once(d.name.clone()).chain(d.aliases.iter().cloned()).collect();
+            let mut have: Vec<String> = serde_json::from_str(&r.names).unwrap_or_default();
+            want.sort();
+            have.sort();
+            let renamed = r.status == "valid" && want != have;
             let due = match r.status.as_str() {
-                "valid" => r.renew_after.is_some_and(|t| t <= now),
+                "valid" => renamed || r.renew_after.is_some_and(|t| t <= now),
                 "failed" => true,
                 _ => false,
             };
             if due && r.next_attempt_at.is_none_or(|t| t <= now) {
-                let reason = if r.status == "valid" { "renewal due" } else { "retry after a failure" };
+                let reason = match (r.status.as_str(), renamed) {
+                    (_, true) => "the domain's names changed",
+                    ("valid", _) => "renewal due",
+                    _ => "retry after a failure",
+                };
                 if self.enqueue_issue(&r, &Actor::system("tls"), reason).await?.is_some() {
                     n += 1;
                 }
             }
         }
         Ok(n)
+    }
+
+    /// Whether an issuance for this certificate is queued or running. A claim whose job
+    /// died with its replica (or was cancelled) is released here, so renewals never stop.
+    pub(crate) async fn claim_busy(&self, r: &mut certificate::Model) -> Result<bool, ServiceError> {
+        let Some(job) = r.job_id else { return Ok(false) };
+        let finished = match self.jobs.get(gantry_core::ids::JobId(job)).await {
+            Ok(j) => !matches!(j.status, gantry_core::jobs::JobStatus::Queued | gantry_core::jobs::JobStatus::Running),
+            Err(gantry_core::StoreError::NotFound) => true,
+            Err(e) => return Err(e.into()),
+        };
+        if !finished {
+            return Ok(true);
+        }
+        let _w = self.db.write_guard().await;
+        certificate::Entity::update_many()
+            .col_expr(certificate::Column::JobId, sea_orm::sea_query::Expr::value(Option::<i64>::None))
+            .filter(certificate::Column::Id.eq(r.id))
+            .filter(certificate::Column::JobId.eq(job))
+            .exec(self.db.connection())
+            .await
+            .map_err(db)?;
+        r.job_id = None;
+        Ok(false)
     }
 }
 

@@ -352,6 +352,10 @@ pub fn leaf_facts(chain_pem: &str) -> Option<LeafFacts> {
 /// `*.example.com` covers `a.example.com`, not `example.com` nor `a.b.example.com`.
 pub fn covers(pattern: &str, name: &str) -> bool {
     let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+    if p == n {
+        // Also a wildcard domain (`*.example.com`) served with a wildcard certificate.
+        return true;
+    }
     match p.strip_prefix("*.") {
         Some(rest) => n.split_once('.').is_some_and(|(first, tail)| !first.is_empty() && first != "*" && tail == rest),
         None => p == n,
@@ -373,7 +377,8 @@ mod tests {
         assert!(covers("*.EXAMPLE.com", "A.example.COM"));
         assert!(!covers("*.example.com", "example.com"));
         assert!(!covers("*.example.com", "a.b.example.com"));
-        assert!(!covers("*.example.com", "*.example.com"));
+        assert!(covers("*.example.com", "*.example.com"), "a wildcard domain with a wildcard certificate");
+        assert!(!covers("*.example.com", "*.b.example.com"));
         assert!(covers("www.example.com", "www.example.com"));
         assert!(!covers("www.example.com", "example.com"));
         assert!(covers_any(&["example.com".into(), "*.example.com".into()], "example.com"));

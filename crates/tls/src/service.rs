@@ -60,7 +60,7 @@ impl Default for TlsSettings {
 }
 
 /// An upload.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadInput {
     /// A name to recognise it by (default: its first DNS name and expiry).
@@ -69,6 +69,13 @@ pub struct UploadInput {
     pub certificate: String,
     /// The private key in PEM (PKCS#8, RSA or EC; no passphrase). Never returned.
     pub private_key: String,
+}
+
+impl std::fmt::Debug for UploadInput {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadInput").field("name", &self.name).field("private_key", &"[redacted]").finish_non_exhaustive()
+    }
 }
 
 /// Where a certificate is used.
@@ -109,7 +116,7 @@ pub struct Certificate {
     pub not_after: DateTime<Utc>,
     /// Whole days left (negative when expired).
     pub days_left: i64,
-    /// `ok`, or the warning level: `expiring_30`, `expiring_14`, `expiring_7`, `expired`.
+    /// `ok`, the warning level (`expiring_30`, `expiring_14`, `expiring_7`, `expired`), or `not_issued` (ACME, no certificate yet).
     pub expiry: String,
     /// SHA-256 fingerprint of the leaf.
     pub fingerprint: String,
@@ -246,7 +253,9 @@ impl TlsService {
     async fn view(&self, m: certificate::Model) -> Result<Certificate, ServiceError> {
         let (level, days) = expiry_level(m.not_after, Utc::now());
         let used_by = self.usage(&m).await?;
-        if m.status != "pending" {
+        // Before its first issuance an ACME certificate has no dates worth reporting.
+        let issued = !m.material_id.is_empty();
+        if issued {
             self.expiry.set(&[&m.id.to_string()], m.not_after.timestamp() as f64);
         }
         Ok(Certificate {
@@ -261,7 +270,7 @@ impl TlsService {
             not_before: m.not_before,
             not_after: m.not_after,
             days_left: days,
-            expiry: if m.status == "pending" { "ok".into() } else { level.into() },
+            expiry: if issued { level.into() } else { "not_issued".into() },
             fingerprint: m.fingerprint,
             status: m.status,
             last_error: m.last_error,

@@ -963,7 +963,7 @@ export interface components {
              * @description For ACME: the domain it is issued for.
              */
             domain_id?: number | null;
-            /** @description `ok`, or the warning level: `expiring_30`, `expiring_14`, `expiring_7`, `expired`. */
+            /** @description `ok`, the warning level (`expiring_30`, `expiring_14`, `expiring_7`, `expired`), or `not_issued` (ACME, no certificate yet). */
             expiry: string;
             /**
              * Format: int32

@@ -235,13 +235,11 @@ async fn an_uploaded_certificate_is_served_over_https_and_http_redirects() {
     assert_eq!(status, 200);
     assert!(text.contains("backend=b1") && text.contains("xfp=https"), "{text}");
     assert!(!der.is_empty(), "the served certificate is visible");
-    // Plain HTTP redirects; the ACME path does not (it is answered on port 80).
+    // Plain HTTP redirects.
     let location =
         eventually(10, || async { fetch(&c, "http://secure.example.test/a?b=1").await.ok().filter(|r| r.0 == 301).and_then(|r| r.3) })
             .await;
     assert_eq!(location, "https://secure.example.test/a?b=1");
-    let (status, _, _, _) = fetch(&c, "http://secure.example.test/.well-known/acme-challenge/none").await.unwrap();
-    assert_eq!(status, 404);
     // On the server: the key is 0600 and named by content, and the generation holds paths only.
     let certs = s.conf_dir().join("gantry/certs");
     let keyfile =
@@ -391,6 +389,9 @@ async fn acme_issues_through_the_fleet_nginx_and_renews_with_no_failed_request()
     let location =
         eventually(10, || async { fetch(&c, "http://acme.example.test/p").await.ok().filter(|r| r.0 == 301).and_then(|r| r.3) }).await;
     assert_eq!(location, "https://acme.example.test/p");
+    // The ACME path stays on port 80 (answered from Gantry's challenge directory, not redirected).
+    let (status, _, _, _) = fetch(&c, "http://acme.example.test/.well-known/acme-challenge/none").await.unwrap();
+    assert_eq!(status, 404);
 
     // Renewal by itself, with requests running all along: the served certificate changes and none fails.
     let (mut ok, mut failed, mut renewed) = (0u32, Vec::new(), None);
@@ -423,6 +424,12 @@ async fn acme_issues_through_the_fleet_nginx_and_renews_with_no_failed_request()
     );
     let cert = s.op.json(&format!("/api/v1/domains/{did}/certificate")).await;
     assert_eq!(cert["acme"]["failures"], 0);
+    // A new alias: Gantry orders a certificate for the new set of names by itself.
+    let r = s.op.patch(&format!("/api/v1/domains/{did}"), json!({"aliases": ["www.acme.example.test", "api.acme.example.test"]})).await;
+    assert_eq!(r.status(), 200);
+    let c = https_client(proxy, &["api.acme.example.test"], &root);
+    let (_, text, _, _) = served(&s, &c, "https://api.acme.example.test/").await;
+    assert!(text.contains("backend=b1"), "{text}");
     // The renewal raised an event.
     let mut stream = s.op.get("/api/v1/events?after=0&kinds=certificate.").await;
     let events = crate::jobs::read_events(&mut stream, |_, d| d["payload"]["what"] == "renewed").await;
