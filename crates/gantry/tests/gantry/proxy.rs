@@ -1011,7 +1011,13 @@ async fn sudo_mode_and_a_listen_address_work_too() {
     // Files written through sudo belong to root, like the rest of /etc/nginx.
     let owner = fleet.sh_ok(0, "stat -c %U /etc/nginx/gantry/live/00-gantry.conf /etc/nginx/conf.d/gantry.conf").unwrap();
     assert!(owner.lines().all(|l| l == "root"), "{owner}");
-    assert_eq!(fleet.sh_ok(0, "curl -s http://127.0.0.1:18089/gantry/generation").unwrap().trim(), state(&op, sid).await["live"]["hash"]);
+    // The marker answers on the configured status port. (Traffic can move before the apply records
+    // its generation as live, so wait for the record to catch up.)
+    eventually(10, || async {
+        let marker = fleet.sh_ok(0, "curl -s http://127.0.0.1:18089/gantry/generation").unwrap();
+        (state(&op, sid).await["live"]["hash"] == marker.trim()).then_some(())
+    })
+    .await;
     // Deleting a server with the proxy installed names it; with force, Gantry forgets it and its generations.
     let p = expect_problem(op.delete(&format!("/api/v1/servers/{sid}")).await, 409, "invalid_state").await;
     assert!(p["detail"].as_str().unwrap().contains("reverse proxy"), "{p}");
