@@ -173,6 +173,9 @@ pub fn config(db: &FreshDb) -> Config {
     cfg.jobs.backoff_base_seconds = 0;
     cfg.shutdown_grace_seconds = 5;
     cfg.db.max_connections = 8;
+    // No periodic probes unless a test asks: many tests store servers at documentation
+    // addresses (192.0.2.0/24) that must never be contacted.
+    cfg.servers.probe_interval_seconds = 0;
     cfg
 }
 
