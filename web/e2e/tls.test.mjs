@@ -3,9 +3,10 @@
 // certificate made here with openssl, its expiry at a glance, an ACME
 // account), a domain served with the uploaded certificate, its TLS state on
 // the domain page, the refused delete of a certificate in use, and a
-// read-only viewer. No fleet and no ACME server needed: the server is only a
-// record, and nothing is issued. The private key must never show up in the
-// page after it was sent.
+// read-only viewer (who sees the certificate and its expiry in the domains
+// list). No fleet and no ACME server needed: the server is only a record,
+// and nothing is issued. The private key must never show up in the page
+// after it was sent.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -67,12 +68,13 @@ describe("TLS pages", { concurrency: false }, () => {
     certPem = readFileSync(join(tmp, "cert.pem"), "utf8");
     keyPem = readFileSync(join(tmp, "key.pem"), "utf8");
     assert.match(keyPem, /BEGIN PRIVATE KEY/);
-    gantry = await startGantry();
+    // No availability probes: the server record below is never meant to be reached.
+    gantry = await startGantry({ env: { GANTRY_SERVERS__PROBE_INTERVAL_SECONDS: "0" } });
     browser = await launchBrowser();
     page = await watchedPage(browser, problems, { expected: EXPECTED_FAILURES, localOnly: true });
     // A server record to bind the group to (nothing connects to it).
     adm = await apiSession(gantry.url, "admin", ADMIN_PASSWORD);
-    const srv = await adm("POST", "/api/v1/servers", { name: "edge-1", address: "192.0.2.10", credentials: { generate: true } });
+    const srv = await adm("POST", "/api/v1/servers", { name: "edge-1", address: "127.0.0.1", port: 9, credentials: { generate: true } });
     assert.equal(srv.status, 201, JSON.stringify(srv.body));
     await page.goto(`${gantry.url}/`);
     await signInToDashboard("admin", ADMIN_PASSWORD);
@@ -224,6 +226,17 @@ describe("TLS pages", { concurrency: false }, () => {
     assert.equal(await page.getByRole("button", { name: "Add ACME account" }).count(), 0);
     assert.equal(await page.getByRole("button", { name: /^Delete/ }).count(), 0);
     await assertKeyNotInPage("a viewer's certificates list");
+    // The domains list says which certificate each domain serves and its expiry (viewers cannot open the form).
+    await nav("Domains");
+    const row = page.getByRole("table", { name: "Domains" }).getByRole("row").filter({ hasText: DOMAIN });
+    const cell = row.getByTestId("domain-tls-cell");
+    await cell.filter({ hasText: "panel test certificate" }).waitFor();
+    assert.equal(await cell.getByText("panel test certificate").getAttribute("title"), `panel test certificate (${DOMAIN})`);
+    const badge = cell.locator("[data-level]");
+    assert.equal(await badge.getAttribute("data-level"), "expiring_30");
+    assert.match(await badge.textContent(), /^(29|30) days left$/);
+    assert.equal(await page.getByRole("link", { name: DOMAIN }).count(), 0, "viewers get no link to the domain form");
+    await noHorizontalOverflow();
     await signOut();
   });
 

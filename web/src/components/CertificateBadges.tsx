@@ -4,7 +4,7 @@
 import { Link } from "react-router";
 import type { Certificate } from "../api/certificates";
 import { formatDateTime, formatRelative } from "../lib/format";
-import { expiryView, type CertificateWarnings } from "../lib/tls";
+import { certificateTitle, expiryView, type CertificateWarnings, type DomainTlsCell } from "../lib/tls";
 import { Badge } from "./Badge";
 
 export function ExpiryBadge({ cert }: { cert: Pick<Certificate, "expiry" | "not_after" | "days_left" | "fingerprint"> }) {
@@ -13,6 +13,39 @@ export function ExpiryBadge({ cert }: { cert: Pick<Certificate, "expiry" | "not_
     <span className={`badge badge-${e.tone}`} data-level={e.level} title={e.level === "none" ? undefined : `Valid until ${formatDateTime(cert.not_after)}`}>
       {e.text}
     </span>
+  );
+}
+
+/** A domain's HTTPS at a glance (the domain list): the certificate served and its expiry, or why there is none. */
+export function DomainTlsSummary({ cell }: { cell: DomainTlsCell }) {
+  if (cell.kind === "none") return <span className="muted">—</span>;
+  const mode = cell.mode === "acme" ? <Badge tone="info">ACME</Badge> : null;
+  if (cell.kind === "mode") return cell.mode === "acme" ? mode : <Badge tone="info">certificate</Badge>;
+  if (cell.kind === "note") {
+    return (
+      <div className="cell-tls" data-testid="domain-tls-cell">
+        <span className={`badge badge-${cell.tone}`} title={cell.title}>
+          {cell.text}
+        </span>
+      </div>
+    );
+  }
+  const c = cell.certificate;
+  return (
+    <div className="cell-tls" data-testid="domain-tls-cell">
+      <span className="truncate cell-tls-name" title={certificateTitle(c)}>
+        {c.name}
+      </span>
+      <span className="cell-tls-badges">
+        <ExpiryBadge cert={c} />
+        {mode}
+        {cell.failed ? (
+          <span className="badge badge-danger" title={cell.failed.title}>
+            ACME failed
+          </span>
+        ) : null}
+      </span>
+    </div>
   );
 }
 

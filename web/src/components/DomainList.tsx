@@ -4,17 +4,20 @@
 import { useEffect, useState } from "react";
 import { Link } from "react-router";
 import { hasRole } from "../api/client";
+import { listCertificates, type Certificate } from "../api/certificates";
 import { allGroups, bulkDomains, listDomains, type DomainFilters } from "../api/domains";
 import type { BulkAction, Domain, DomainGroup } from "../api/domainTypes";
 import { useEvents } from "../api/events";
 import { useMe } from "../auth/AuthContext";
 import { Badge } from "./Badge";
+import { DomainTlsSummary } from "./CertificateBadges";
 import { ConfirmDialog } from "./ConfirmDialog";
 import { DataTable, listPagination, type Column } from "./DataTable";
 import { SelectField, TextField } from "./Form";
 import { EmptyState } from "./States";
 import { useToast } from "./Toasts";
 import { plural, useSelection } from "../lib/selection";
+import { domainTlsCell } from "../lib/tls";
 import { useCursorList, type CursorQuery } from "../lib/useCursorList";
 import { useDebounced } from "../lib/useDebounced";
 import { useUrlFilters } from "../lib/useUrlFilters";
@@ -77,6 +80,11 @@ export function DomainList({ groupId, groups: givenGroups, servers, onChanged, r
     if (givenGroups) return;
     allGroups().then(setLoadedGroups, () => setLoadedGroups([]));
   }, [givenGroups]);
+  // Which certificate each domain serves (viewers may read them too); null: unreadable, only the mode is shown.
+  const [certs, setCerts] = useState<Certificate[] | null>(null);
+  const loadCerts = () => void listCertificates().then(setCerts, () => setCerts(null));
+  useEffect(loadCerts, []);
+  useEvents("certificate.", loadCerts);
 
   const filters: DomainFilters = {
     q: q || undefined,
@@ -93,7 +101,10 @@ export function DomainList({ groupId, groups: givenGroups, servers, onChanged, r
   useEffect(() => {
     if (refreshKey) list.reload();
   }, [refreshKey]);
-  useEvents("domain.", () => list.reload());
+  useEvents("domain.", () => {
+    list.reload();
+    loadCerts(); // switching to ACME creates the domain's certificate
+  });
   useEvents("domain_group.", () => list.reload());
 
   const n = sel.ids.length;
@@ -147,8 +158,7 @@ export function DomainList({ groupId, groups: givenGroups, servers, onChanged, r
     {
       key: "tls",
       header: "HTTPS",
-      render: (d) =>
-        d.options.tls === "certificate" ? <Badge tone="info">certificate</Badge> : d.options.tls === "acme" ? <Badge tone="info">ACME</Badge> : <span className="muted">—</span>,
+      render: (d) => <DomainTlsSummary cell={domainTlsCell(d, certs)} />,
     },
     { key: "enabled", header: "State", render: (d) => (d.enabled ? <Badge tone="success">enabled</Badge> : <Badge tone="neutral">disabled</Badge>) },
   ];

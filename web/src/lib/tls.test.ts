@@ -6,10 +6,12 @@ import {
   LETSENCRYPT_URL,
   accountBody,
   asciiHostname,
+  certificateTitle,
   certificateWarnings,
   coveringCertificates,
   coversAll,
   directoryLabel,
+  domainTlsCell,
   emptyAccountForm,
   expiryLevel,
   expiryLevelAt,
@@ -164,5 +166,54 @@ describe("form bodies", () => {
     expect(directoryLabel(LETSENCRYPT_URL)).toBe("Let's Encrypt");
     expect(directoryLabel(LETSENCRYPT_STAGING_URL)).toBe("Let's Encrypt (staging)");
     expect(directoryLabel("https://acme.corp/dir")).toBe("https://acme.corp/dir");
+  });
+});
+
+describe("a domain's HTTPS in the domain list", () => {
+  const dom = (options: { tls?: "none" | "certificate" | "acme"; certificate_id?: number | null }, id = 7) => ({ id, options });
+  const uploaded = cert({ id: 3, name: "shop wildcard", names: ["*.example.com", "example.com"] });
+  const acme = (over: Partial<Certificate> = {}) => cert({ id: 9, source: "acme", domain_id: 7, name: "shop.example.com", ...over });
+
+  it("shows nothing for plain HTTP", () => {
+    expect(domainTlsCell(dom({ tls: "none" }), [uploaded])).toEqual({ kind: "none" });
+    expect(domainTlsCell(dom({}), [uploaded])).toEqual({ kind: "none" });
+  });
+
+  it("shows the uploaded certificate the domain names", () => {
+    expect(domainTlsCell(dom({ tls: "certificate", certificate_id: 3 }), [acme(), uploaded])).toEqual({ kind: "served", mode: "certificate", certificate: uploaded });
+    expect(certificateTitle(uploaded)).toBe("shop wildcard (*.example.com, example.com)");
+  });
+
+  it("says when the uploaded certificate is missing (deleted)", () => {
+    expect(domainTlsCell(dom({ tls: "certificate", certificate_id: 4 }), [uploaded])).toMatchObject({ kind: "note", mode: "certificate", tone: "danger", text: "certificate missing" });
+    expect(domainTlsCell(dom({ tls: "certificate", certificate_id: null }), [])).toMatchObject({ kind: "note", text: "certificate missing" });
+  });
+
+  it("shows the ACME certificate issued for this domain, not another domain's", () => {
+    const mine = acme();
+    expect(domainTlsCell(dom({ tls: "acme" }), [acme({ id: 8, domain_id: 6 }), uploaded, mine])).toEqual({ kind: "served", mode: "acme", certificate: mine });
+  });
+
+  it("says an ACME certificate is not issued yet (none, or pending without material)", () => {
+    const pending = { kind: "note", mode: "acme", tone: "neutral", text: "ACME: not issued yet" };
+    expect(domainTlsCell(dom({ tls: "acme" }), [uploaded, acme({ domain_id: 6 })])).toEqual(pending);
+    expect(domainTlsCell(dom({ tls: "acme" }), [acme({ status: "pending", fingerprint: "", expiry: "not_issued" })])).toEqual(pending);
+  });
+
+  it("says a failed ACME issuance with the CA's error as title, keeping a still-served certificate", () => {
+    expect(domainTlsCell(dom({ tls: "acme" }), [acme({ status: "failed", fingerprint: "", last_error: "urn:ietf:params:acme:error:dns: NXDOMAIN" })])).toEqual({
+      kind: "note",
+      mode: "acme",
+      tone: "danger",
+      text: "ACME failed",
+      title: "urn:ietf:params:acme:error:dns: NXDOMAIN",
+    });
+    const renewing = acme({ status: "failed", last_error: "rate limited" });
+    expect(domainTlsCell(dom({ tls: "acme" }), [renewing])).toEqual({ kind: "served", mode: "acme", certificate: renewing, failed: { title: "rate limited" } });
+  });
+
+  it("shows only the mode when the certificates could not be read", () => {
+    expect(domainTlsCell(dom({ tls: "acme" }), null)).toEqual({ kind: "mode", mode: "acme" });
+    expect(domainTlsCell(dom({ tls: "certificate", certificate_id: 3 }), null)).toEqual({ kind: "mode", mode: "certificate" });
   });
 });

@@ -161,6 +161,45 @@ export function certificateOptionLabel(c: Certificate, now = Date.now()): string
   return `${c.name} (${c.names.join(", ")}; ${e.text})`;
 }
 
+// --- domain list ----------------------------------------------------------------
+
+/** What the domain list's HTTPS column shows for one domain. */
+export type DomainTlsCell =
+  | { kind: "none" }
+  /** The certificates could not be read: only the mode. */
+  | { kind: "mode"; mode: "certificate" | "acme" }
+  /** The certificate served, with a note when its last ACME renewal failed. */
+  | { kind: "served"; mode: "certificate" | "acme"; certificate: Certificate; failed?: { title: string } }
+  | { kind: "note"; mode: "certificate" | "acme"; tone: Tone; text: string; title?: string };
+
+/**
+ * Which certificate a domain serves, for the domain list: the uploaded one it
+ * names (`options.certificate_id`), or the ACME certificate issued for it.
+ * `certs` null: the list could not be read (only the mode is shown).
+ */
+export function domainTlsCell(
+  d: { id: number; options: { tls?: string | null; certificate_id?: number | null } },
+  certs: readonly Certificate[] | null,
+): DomainTlsCell {
+  const mode = d.options.tls;
+  if (mode !== "certificate" && mode !== "acme") return { kind: "none" };
+  if (!certs) return { kind: "mode", mode };
+  if (mode === "certificate") {
+    const c = d.options.certificate_id == null ? undefined : certs.find((x) => x.id === d.options.certificate_id);
+    return c ? { kind: "served", mode, certificate: c } : { kind: "note", mode, tone: "danger", text: "certificate missing", title: "The certificate this domain names no longer exists." };
+  }
+  const c = certs.find((x) => x.source === "acme" && x.domain_id === d.id);
+  const failed = c?.status === "failed" ? { title: c.last_error || "The last issuance or renewal failed." } : undefined;
+  if (c && isIssued(c)) return failed ? { kind: "served", mode, certificate: c, failed } : { kind: "served", mode, certificate: c };
+  if (failed) return { kind: "note", mode, tone: "danger", text: "ACME failed", title: failed.title };
+  return { kind: "note", mode, tone: "neutral", text: "ACME: not issued yet" };
+}
+
+/** The title of a certificate's name in the domain list: its full name and DNS names. */
+export function certificateTitle(c: Pick<Certificate, "name" | "names">): string {
+  return c.names.length ? `${c.name} (${c.names.join(", ")})` : c.name;
+}
+
 // --- forms ---------------------------------------------------------------------
 
 export interface UploadFormValues {
