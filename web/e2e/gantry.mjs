@@ -105,6 +105,20 @@ export async function launchBrowser() {
 }
 
 /** A second client (plain fetch, own session) to change things behind the browser's back. */
+/**
+ * Gantry with availability probes off, an admin API session, and a server
+ * record to bind domain groups to that nothing is meant to reach (should
+ * anything try, it stays on loopback: 127.0.0.1 port 9). For suites that
+ * need a server without the test fleet.
+ */
+export async function startWithServerRecord(name = "edge-1") {
+  const gantry = await startGantry({ env: { GANTRY_SERVERS__PROBE_INTERVAL_SECONDS: "0" } });
+  const adm = await apiSession(gantry.url, "admin", ADMIN_PASSWORD);
+  const srv = await adm("POST", "/api/v1/servers", { name, address: "127.0.0.1", port: 9, credentials: { generate: true } });
+  if (srv.status !== 201) throw new Error(`creating the server record failed: ${srv.status} ${JSON.stringify(srv.body)}`);
+  return { gantry, adm, serverId: srv.body.id };
+}
+
 export async function apiSession(base, username, password) {
   const res = await fetch(`${base}/api/v1/auth/login`, {
     method: "POST",

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, apiSession, assertNoProblems, launchBrowser, pageKit, prepareSuite, problemSink, startGantry, stopAll, watchedPage } from "./gantry.mjs";
+import { ADMIN_PASSWORD, assertNoProblems, launchBrowser, pageKit, prepareSuite, problemSink, startWithServerRecord, stopAll, watchedPage } from "./gantry.mjs";
 
 // Failed requests the flow causes on purpose (logged by the browser as console errors).
 const EXPECTED_FAILURES = [
@@ -68,14 +68,10 @@ describe("TLS pages", { concurrency: false }, () => {
     certPem = readFileSync(join(tmp, "cert.pem"), "utf8");
     keyPem = readFileSync(join(tmp, "key.pem"), "utf8");
     assert.match(keyPem, /BEGIN PRIVATE KEY/);
-    // No availability probes: the server record below is never meant to be reached.
-    gantry = await startGantry({ env: { GANTRY_SERVERS__PROBE_INTERVAL_SECONDS: "0" } });
+    // A server record to bind the group to (nothing connects to it).
+    ({ gantry, adm } = await startWithServerRecord());
     browser = await launchBrowser();
     page = await watchedPage(browser, problems, { expected: EXPECTED_FAILURES, localOnly: true });
-    // A server record to bind the group to (nothing connects to it).
-    adm = await apiSession(gantry.url, "admin", ADMIN_PASSWORD);
-    const srv = await adm("POST", "/api/v1/servers", { name: "edge-1", address: "127.0.0.1", port: 9, credentials: { generate: true } });
-    assert.equal(srv.status, 201, JSON.stringify(srv.body));
     await page.goto(`${gantry.url}/`);
     await signInToDashboard("admin", ADMIN_PASSWORD);
   });
