@@ -291,7 +291,8 @@ impl TlsService {
                 let now = Utc::now();
                 let _w = self.db.write_guard().await;
                 certificate::ActiveModel {
-                    name: Set(format!("{} (ACME)", d.name)),
+                    // The domain id keeps it unique even beside an upload named after the domain.
+                    name: Set(format!("{} (ACME, domain {domain_id})", d.name)),
                     source: Set("acme".into()),
                     domain_id: Set(Some(domain_id)),
                     acme_account_id: Set(Some(acc.id)),

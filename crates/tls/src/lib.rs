@@ -95,7 +95,7 @@ impl Module for TlsModule {
                         Ok(n) => tracing::info!(queued = n, "certificate renewals queued"),
                         Err(e) => tracing::warn!(error = %e, "certificate renewal check failed"),
                     }
-                    if let Err(e) = s.list().await {
+                    if let Err(e) = s.refresh_metrics().await {
                         tracing::debug!(error = %e, "cannot refresh certificate expiry metrics");
                     }
                 }

@@ -192,6 +192,8 @@ pub struct TlsService {
     pub(crate) bus: EventBus,
     pub(crate) settings: TlsSettings,
     pub(crate) expiry: Gauge,
+    /// Certificate ids this replica reports expiry for (another replica may delete one).
+    pub(crate) reported: std::sync::Mutex<std::collections::BTreeSet<i64>>,
 }
 
 fn db_err(e: sea_orm::DbErr) -> ServiceError {
@@ -217,7 +219,7 @@ impl TlsService {
         settings: TlsSettings,
         expiry: Gauge,
     ) -> Self {
-        Self { db, keyring, domains, proxy, jobs, waker, bus, settings, expiry }
+        Self { db, keyring, domains, proxy, jobs, waker, bus, settings, expiry, reported: Default::default() }
     }
 
     pub(crate) async fn row(&self, id: i64) -> Result<certificate::Model, ServiceError> {
@@ -257,6 +259,9 @@ impl TlsService {
         let issued = !m.material_id.is_empty();
         if issued {
             self.expiry.set(&[&m.id.to_string()], m.not_after.timestamp() as f64);
+            if let Ok(mut r) = self.reported.lock() {
+                r.insert(m.id);
+            }
         }
         Ok(Certificate {
             id: m.id,
@@ -297,6 +302,25 @@ impl TlsService {
             out.push(self.view(r).await?);
         }
         Ok(out)
+    }
+
+    /// Refreshes the expiry metric from the table: every certificate's series, and none for
+    /// certificates gone since (deleted on any replica).
+    pub async fn refresh_metrics(&self) -> Result<(), ServiceError> {
+        let ids: std::collections::BTreeSet<i64> =
+            self.list().await?.into_iter().filter(|c| !c.fingerprint.is_empty()).map(|c| c.id).collect();
+        let gone: Vec<i64> = match self.reported.lock() {
+            Ok(mut r) => {
+                let gone = r.difference(&ids).copied().collect();
+                r.retain(|id| ids.contains(id));
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        for id in gone {
+            self.expiry.remove(&[&id.to_string()]);
+        }
+        Ok(())
     }
 
     /// One certificate.
