@@ -186,6 +186,49 @@ impl Default for TlsConfig {
     }
 }
 
+/// Proxmox VE module tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PveConfig {
+    /// Default VMID range for new clusters (`first-last`; each cluster can set its own).
+    pub vmid_range: String,
+    /// VM operations at once, cluster-wide.
+    pub max_parallel: usize,
+    /// VM operations at once per node.
+    pub per_node: usize,
+    /// Clones at once per storage (Proxmox's storage lock serializes them; waiting on it times out after 10 s).
+    pub per_storage: usize,
+    /// Longest wait for one Proxmox task (full clones of large disks), seconds.
+    pub task_timeout_seconds: u64,
+    /// First task-polling interval, milliseconds (it grows to 2 s).
+    pub poll_ms: u64,
+    /// Scale of retry backoff (1.0; tests against a fast simulator shrink it).
+    pub retry_scale: f64,
+    /// Timeout of one Proxmox API request, seconds.
+    pub request_timeout_seconds: u64,
+    /// Renew password tickets after this many seconds (Proxmox tickets live 7200).
+    pub ticket_renew_seconds: u64,
+    /// Placed VMs keep counting for placement this long after they are done (Proxmox's metrics lag ~10 s), seconds.
+    pub reservation_window_seconds: u64,
+}
+
+impl Default for PveConfig {
+    fn default() -> Self {
+        Self {
+            vmid_range: "10000-19999".into(),
+            max_parallel: 16,
+            per_node: 4,
+            per_storage: 2,
+            task_timeout_seconds: 3600,
+            poll_ms: 250,
+            retry_scale: 1.0,
+            request_timeout_seconds: 30,
+            ticket_renew_seconds: 3600,
+            reservation_window_seconds: 30,
+        }
+    }
+}
+
 /// Proxy module tuning.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -282,6 +325,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// Certificates.
     pub tls: TlsConfig,
+    /// Proxmox VE stands.
+    pub pve: PveConfig,
 }
 
 impl Default for Config {
@@ -308,6 +353,7 @@ impl Default for Config {
             servers: ServersConfig::default(),
             proxy: ProxyConfig::default(),
             tls: TlsConfig::default(),
+            pve: PveConfig::default(),
         }
     }
 }
@@ -512,6 +558,15 @@ impl Config {
         }
         if self.tls.renew_check_interval_seconds == 0 || self.tls.retry_base_seconds == 0 {
             return bad("tls.renew_check_interval_seconds", "tls intervals must be at least 1 second");
+        }
+        if self.pve.vmid_range.parse::<gantry_pve::model::VmidRange>().is_err() {
+            return bad("pve.vmid_range", "must look like 10000-19999, within 100-999999999");
+        }
+        if self.pve.max_parallel == 0 || self.pve.per_node == 0 || self.pve.per_storage == 0 {
+            return bad("pve.max_parallel", "pve concurrency limits must be at least 1");
+        }
+        if !(0.001..=10.0).contains(&self.pve.retry_scale) {
+            return bad("pve.retry_scale", "must be between 0.001 and 10");
         }
         if !(0.5..=0.9).contains(&self.tls.renew_fraction) {
             return bad("tls.renew_fraction", "must be between 0.5 and 0.9");

@@ -5,6 +5,7 @@ use gantry_api::module::Module;
 use gantry_api::platform::PlatformModule;
 use gantry_domains::DomainsModule;
 use gantry_proxy::{ProxyModule, ProxySettings};
+use gantry_pve::{PveModule, PveSettings};
 use gantry_servers::{ServersModule, ServersSettings};
 use gantry_ssh::Timeouts;
 use gantry_tls::{TlsModule, TlsSettings};
@@ -49,6 +50,20 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
                 retry_base: Duration::from_secs(cfg.tls.retry_base_seconds),
                 retry_max: Duration::from_secs(cfg.tls.retry_max_seconds.max(cfg.tls.retry_base_seconds)),
                 live_timeout: Duration::from_secs(cfg.tls.live_timeout_seconds),
+            },
+        }),
+        Box::new(PveModule {
+            settings: PveSettings {
+                vmid_range: cfg.pve.vmid_range.parse().unwrap_or_default(),
+                max_parallel: cfg.pve.max_parallel,
+                per_node: cfg.pve.per_node,
+                per_storage: cfg.pve.per_storage,
+                task_timeout: Duration::from_secs(cfg.pve.task_timeout_seconds),
+                poll: Duration::from_millis(cfg.pve.poll_ms.max(10)),
+                retry_scale: cfg.pve.retry_scale,
+                request_timeout: Duration::from_secs(cfg.pve.request_timeout_seconds.max(1)),
+                ticket_renew_after: Duration::from_secs(cfg.pve.ticket_renew_seconds.max(60)),
+                reservation_window: Duration::from_secs(cfg.pve.reservation_window_seconds),
             },
         }),
     ]

@@ -448,6 +448,301 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/pve/blueprints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stand blueprints. */
+        get: operations["list_blueprints"];
+        put?: never;
+        /** Create a blueprint. */
+        post: operations["create_blueprint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/blueprints/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import a blueprint from YAML; errors name line and column. */
+        post: operations["import_blueprint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/blueprints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One blueprint. */
+        get: operations["get_blueprint"];
+        /** Replace a blueprint (running deployments keep their own copy). */
+        put: operations["update_blueprint"];
+        post?: never;
+        /** Delete a blueprint. */
+        delete: operations["delete_blueprint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/blueprints/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export a blueprint as `deployment_config.yml`. */
+        get: operations["export_blueprint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/clusters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every cluster (never a secret). */
+        get: operations["list_clusters"];
+        put?: never;
+        /** Add a cluster: endpoints, an API token (or user + password), and a pinned fingerprint or CA. */
+        post: operations["create_cluster"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/clusters/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One cluster. */
+        get: operations["get_cluster"];
+        /** Change a cluster (omit `secret` to keep the stored one). */
+        put: operations["update_cluster"];
+        post?: never;
+        /** Remove a cluster no deployment uses. */
+        delete: operations["delete_cluster"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/clusters/{id}/orphans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** VMs tagged by Gantry that belong to no live stand, and clones left locked. */
+        get: operations["orphans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/clusters/{id}/orphans/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop and destroy orphans. */
+        post: operations["remove_orphans"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/clusters/{id}/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Templates across the cluster (with their storages and locks). */
+        get: operations["templates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/clusters/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Test the connection: version, quorum, nodes online, missing privileges. */
+        post: operations["test_cluster"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deployments, newest first, with per-user and per-VM state. */
+        get: operations["list_deployments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/deployments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One deployment: user → VMs (node, VMID, status, error). */
+        get: operations["get_deployment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/deployments/{id}/cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Clean up a deployment (or some users' stands): also the rollback of a failed deployment. */
+        post: operations["cleanup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/deployments/{id}/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The passwords generated for new Proxmox users, shown once (then deleted). */
+        post: operations["credentials"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/deployments/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a failed or partial deployment where it stopped. */
+        post: operations["retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/stands/deploy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deploy: plan, reserve VMIDs, and run the deployment as a job with live progress. */
+        post: operations["deploy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pve/stands/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Plan a deployment: VM → node, VMID, clone mode, with every node's score. Changes nothing. */
+        post: operations["plan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/servers": {
         parameters: {
             query?: never;
@@ -921,6 +1216,21 @@ export interface components {
             /** @description Before/after summary, secrets redacted. */
             summary: unknown;
         };
+        /** @description A stand blueprint. */
+        Blueprint: {
+            /** @description Create users that do not exist yet (with a generated password shown once). */
+            create_users?: boolean;
+            /** @description What the stand is for. */
+            description?: string;
+            /** @description A name unique in Gantry (`net-lab`). */
+            name: string;
+            /** @description The role each user gets on their own pool. */
+            role?: string;
+            /** @description Placement strategy. */
+            strategy?: components["schemas"]["Strategy"];
+            /** @description The VMs each user gets. */
+            vms: components["schemas"]["VmSpec"][];
+        };
         /** @description A bulk action. */
         BulkRequest: {
             /** @description `enable`, `disable`, `move` or `delete`. */
@@ -1024,10 +1334,88 @@ export interface components {
             /** @description Domains and servers using it. */
             used_by: components["schemas"]["Usage"][];
         };
+        /** @description What to clean up. */
+        CleanupRequest: {
+            /** @description Also delete the Proxmox users Gantry created (default true). */
+            remove_users?: boolean;
+            /** @description Only these users' stands (`user@realm`); all when omitted. */
+            users?: string[] | null;
+        };
+        /**
+         * @description How a VM is copied from its template.
+         * @enum {string}
+         */
+        CloneMode: "linked" | "full";
+        /** @description A cluster as the API shows it (never its secret). */
+        Cluster: {
+            /** @description `token` or `password`. */
+            auth: string;
+            /** @description Token id or user id. */
+            auth_id: string;
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /** @description API endpoints in fail-over order. */
+            endpoints: string[];
+            /** @description Pinned certificate fingerprint. */
+            fingerprint?: string | null;
+            /** @description Whether a CA bundle is configured. */
+            has_ca: boolean;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Name. */
+            name: string;
+            /**
+             * Format: date-time
+             * @description Updated.
+             */
+            updated_at: string;
+            /** @description VMIDs Gantry allocates from. */
+            vmid_range: components["schemas"]["VmidRange"];
+        };
+        /** @description Adding or changing a cluster. */
+        ClusterInput: {
+            /** @description CA bundle that signed the API certificate (or `fingerprint`). */
+            ca_pem?: string | null;
+            /** @description `https://host:8006`, one or more. */
+            endpoints: string[];
+            /** @description SHA-256 fingerprint of the API certificate (or `ca_pem`). */
+            fingerprint?: string | null;
+            /** @description Name. */
+            name: string;
+            /** @description The token secret or password; on update, omit to keep the stored one. */
+            secret?: string | null;
+            /** @description API token id `user@realm!name` (or `username`). */
+            token_id?: string | null;
+            /** @description User `user@realm` for ticket auth (or `token_id`). */
+            username?: string | null;
+            /**
+             * Format: int32
+             * @description First VMID Gantry may use.
+             */
+            vmid_first?: number | null;
+            /**
+             * Format: int32
+             * @description Last VMID Gantry may use.
+             */
+            vmid_last?: number | null;
+        };
         /** @description A created token. `token` is shown only in this response. */
         CreatedToken: components["schemas"]["TokenInfo"] & {
             /** @description The token for `Authorization: Bearer …`. Store it now: it cannot be shown again. */
             token: string;
+        };
+        /** @description A generated password, shown once. */
+        Credential: {
+            /** @description The password. */
+            password: string;
+            /** @description The user. */
+            user: string;
         };
         /** @description What Gantry shows about a server's credentials (never the key itself). */
         CredentialInfo: {
@@ -1064,6 +1452,67 @@ export interface components {
              * @description The deleted server.
              */
             id: number;
+        };
+        /** @description Deployment was accepted. */
+        Deployed: {
+            /** @description The deployment. */
+            deployment: components["schemas"]["DeploymentView"];
+            /** @description The job carrying it out. */
+            job: components["schemas"]["Job"];
+            /** @description The plan it follows. */
+            plan: components["schemas"]["Plan"];
+        };
+        /** @description A deployment with its stands. */
+        DeploymentView: {
+            /** @description Blueprint name. */
+            blueprint: string;
+            /**
+             * Format: int64
+             * @description Cluster.
+             */
+            cluster_id: number;
+            /** @description VMs by state. */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            /** @description Who started it. */
+            created_by: string;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /**
+             * Format: int64
+             * @description The current or last job.
+             */
+            job_id?: number | null;
+            /** @description Per user. */
+            stands: components["schemas"]["StandView"][];
+            /** @description `queued`, `running`, `done`, `partial`, `failed`, `cleaning`, `cleaned`. */
+            status: string;
+            /**
+             * Format: date-time
+             * @description Updated.
+             */
+            updated_at: string;
+            /** @description Warnings from planning. */
+            warnings: string[];
+        };
+        /** @description A disk size for one of the VM's disks. */
+        DiskSpec: {
+            /** @description The disk key (`scsi0`, `virtio1`…). */
+            disk: string;
+            /**
+             * Format: int32
+             * @description Its size in GiB after deployment.
+             */
+            size_gib: number;
         };
         /** @description A domain as the API shows it. */
         Domain: {
@@ -1684,6 +2133,37 @@ export interface components {
             /** @description Login name: 1–64 of `a-z 0-9 . _ -`. */
             username: string;
         };
+        /** @description Network changes one node needs. */
+        NodeNetwork: {
+            /** @description Bridges to create (VLAN-aware). */
+            create: string[];
+            /** @description Existing bridges to make VLAN-aware. */
+            make_vlan_aware: string[];
+            /** @description Node. */
+            node: string;
+        };
+        /** @description One node's evaluation for one VM. */
+        NodeScore: {
+            /**
+             * Format: double
+             * @description CPU fraction after placing the VM.
+             */
+            cpu_after: number;
+            /** @description Why the node could not take the VM, if it could not. */
+            excluded?: string | null;
+            /**
+             * Format: double
+             * @description Memory fraction after placing the VM (reservations included).
+             */
+            mem_after: number;
+            /** @description Node. */
+            node: string;
+            /**
+             * Format: double
+             * @description Lower is better (balanced: weighted load; pack: inverted).
+             */
+            score: number;
+        };
         /** @description Per-domain options as sent; omitted fields take their defaults. */
         OptionsInput: {
             /** @description Only these client networks may connect (CIDRs). Checked before `deny`. */
@@ -1732,6 +2212,39 @@ export interface components {
             tls_profile?: null | components["schemas"]["TlsProfile"];
             /** @description Proxy WebSocket upgrades. */
             websocket?: boolean | null;
+        };
+        /** @description A VM that looks like Gantry's but belongs to no live stand. */
+        Orphan: {
+            /** @description Lock, if any. */
+            lock?: string | null;
+            /** @description Name. */
+            name: string;
+            /** @description Node. */
+            node: string;
+            /** @description Why it is an orphan. */
+            reason: string;
+            /**
+             * Format: int32
+             * @description VMID.
+             */
+            vmid: number;
+        };
+        /** @description Which orphans to remove. */
+        OrphanRemoval: {
+            /** @description VMIDs (each must still be an orphan). */
+            vmids: number[];
+        };
+        /** @description The result of removing one orphan. */
+        OrphanResult: {
+            /** @description Why not. */
+            error?: string | null;
+            /** @description Removed. */
+            removed: boolean;
+            /**
+             * Format: int32
+             * @description VMID.
+             */
+            vmid: number;
         };
         /**
          * @description The operating-system family, which decides the package manager.
@@ -2259,6 +2772,54 @@ export interface components {
              */
             server_id: number;
         };
+        /** @description One user's part of the plan. */
+        PlannedStand: {
+            /** @description Their pool. */
+            pool: string;
+            /** @description The user. */
+            user: string;
+            /** @description Their VMs. */
+            vms: components["schemas"]["PlannedVm"][];
+        };
+        /** @description One VM in the plan. */
+        PlannedVm: {
+            /** @description Linked or full. */
+            clone_mode: components["schemas"]["CloneMode"];
+            /**
+             * Format: int32
+             * @description Cores.
+             */
+            cores: number;
+            /** @description The blueprint's VM key. */
+            key: string;
+            /**
+             * Format: int32
+             * @description Memory, MiB.
+             */
+            memory_mib: number;
+            /** @description The VM name. */
+            name: string;
+            /** @description Chosen node. */
+            node: string;
+            /** @description Notes (fallbacks taken). */
+            notes: string[];
+            /** @description Every node's score for this VM. */
+            scores: components["schemas"]["NodeScore"][];
+            /** @description Full-clone target storage. */
+            storage?: string | null;
+            /** @description Node the template copy lives on (the clone call goes there). */
+            template_node: string;
+            /**
+             * Format: int32
+             * @description Template copy used.
+             */
+            template_vmid: number;
+            /**
+             * Format: int32
+             * @description Proposed VMID (reserved in the ledger when the deployment starts).
+             */
+            vmid: number;
+        };
         /**
          * @description How Gantry gains root on the server.
          * @enum {string}
@@ -2614,6 +3175,61 @@ export interface components {
          * @enum {string}
          */
         ServerStatus: "unknown" | "ok" | "unreachable" | "auth_failed" | "host_key_changed";
+        /** @description Plan or deploy: a blueprint (stored by name, or inline) for a list of users on a cluster. */
+        StandRequest: {
+            /** @description A stored blueprint's name (or `spec`). */
+            blueprint?: string | null;
+            /**
+             * Format: int64
+             * @description The cluster.
+             */
+            cluster_id: number;
+            spec?: null | components["schemas"]["Blueprint"];
+            /** @description `user@realm` entries. */
+            users: string[];
+        };
+        /** @description One user's stand. */
+        StandView: {
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Row id.
+             */
+            id: number;
+            /** @description A generated password waits to be shown once. */
+            password_pending: boolean;
+            /** @description Their pool. */
+            pool: string;
+            /** @description State. */
+            status: string;
+            /** @description The user. */
+            user: string;
+            /** @description Gantry created the Proxmox user. */
+            user_created: boolean;
+            /** @description VMs. */
+            vms: components["schemas"]["VmView"][];
+        };
+        /** @description A stored blueprint. */
+        StoredBlueprint: {
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description The blueprint. */
+            spec: components["schemas"]["Blueprint"];
+            /**
+             * Format: date-time
+             * @description Updated.
+             */
+            updated_at: string;
+        };
+        /**
+         * @description Where a stand's VMs go.
+         * @enum {string}
+         */
+        Strategy: "balanced" | "pack" | "spread" | "same-node";
         /** @description Build and runtime facts. */
         SystemInfo: {
             /** @description Database backend (`sqlite`, `mysql`, `postgres`). */
@@ -2628,6 +3244,59 @@ export interface components {
          * @enum {string}
          */
         TargetStatus: "waiting" | "applying" | "succeeded" | "unchanged" | "failed" | "skipped";
+        /** @description A template (or plain VM used as a source) as found on the cluster. */
+        TemplateInfo: {
+            /**
+             * Format: int32
+             * @description Cores.
+             */
+            cores: number;
+            /** @description Lock, if any (`backup`, `clone`…). */
+            lock?: string | null;
+            /**
+             * Format: int32
+             * @description Memory, MiB.
+             */
+            memory_mib: number;
+            /** @description Name. */
+            name: string;
+            /** @description The node that owns it. */
+            node: string;
+            /** @description Whether every one of those storages is shared. */
+            shared: boolean;
+            /** @description Storages its disks live on. */
+            storages: string[];
+            /** @description Marked as a template (linked clones need this). */
+            template: boolean;
+            /**
+             * Format: int32
+             * @description VMID.
+             */
+            vmid: number;
+        };
+        /** @description What "test connection" found. */
+        TestReport: {
+            /** @description The failure, if the cluster could not be asked. */
+            error?: string | null;
+            /** @description Its kind. */
+            error_kind?: string | null;
+            /** @description Privileges a deployment needs that the credentials lack on `/`. */
+            missing_privileges: string[];
+            /** @description node → online. */
+            nodes: {
+                [key: string]: boolean;
+            };
+            /** @description Nodes online. */
+            nodes_online: number;
+            /** @description Nodes in all. */
+            nodes_total: number;
+            /** @description Reachable, authenticated, quorate and all privileges present. */
+            ok: boolean;
+            /** @description Quorum. */
+            quorate?: boolean | null;
+            /** @description Proxmox version. */
+            version?: string | null;
+        };
         /** @description Per-step durations of an apply, milliseconds (zero for steps that did not run). */
         Timings: {
             /**
@@ -2789,6 +3458,80 @@ export interface components {
              */
             password?: string | null;
             role?: null | components["schemas"]["Role"];
+        };
+        /** @description One VM of a stand. */
+        VmSpec: {
+            /** @description Linked (default) or full clone. */
+            clone?: components["schemas"]["CloneMode"];
+            /**
+             * Format: int32
+             * @description vCPU cores; default: the template's.
+             */
+            cores?: number | null;
+            /** @description Grow disks after cloning (never shrinks), e.g. `{disk: scsi0, size_gib: 20}`. */
+            disks?: components["schemas"]["DiskSpec"][];
+            /** @description The VM's key within the stand (`router`, `client`): letters, digits and '-'. */
+            key: string;
+            /**
+             * Format: int32
+             * @description Memory in MiB; default: the template's.
+             */
+            memory_mib?: number | null;
+            /** @description The VM name; placeholders `{user}`, `{realm}`, `{n}`, `{vm}`. Default `{user}-{vm}`. */
+            name?: string;
+            /** @description NICs in order (`net0`, `net1`, …) by network alias (`hq.100`, `lab`). */
+            networks?: string[];
+            /** @description Start the VM once configured. */
+            start?: boolean;
+            /** @description Target storage for full clones (default: the template's). */
+            storage?: string | null;
+            /** @description The template: its name (one copy per node is fine) or its VMID. */
+            template: string;
+        };
+        /** @description One VM of a deployment. */
+        VmView: {
+            /** @description Linked or full. */
+            clone_mode: string;
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Row id.
+             */
+            id: number;
+            /** @description Blueprint key. */
+            key: string;
+            /** @description Name. */
+            name: string;
+            /** @description Node. */
+            node: string;
+            /** @description Progress state. */
+            status: string;
+            /**
+             * Format: int64
+             * @description VMID.
+             */
+            vmid: number;
+        };
+        /** @description The inclusive VMID range Gantry allocates from on one cluster. */
+        VmidRange: {
+            /**
+             * Format: int32
+             * @description First id (at least 100, Proxmox's lowest).
+             */
+            first: number;
+            /**
+             * Format: int32
+             * @description Last id (at most 999999999).
+             */
+            last: number;
+        };
+        /** @description A `deployment_config.yml` to import. */
+        YamlImport: {
+            /** @description Replace the blueprint of the same name if it exists. */
+            replace?: boolean;
+            /** @description The YAML text. */
+            yaml: string;
         };
     };
     responses: never;
@@ -3912,6 +4655,617 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProxyState"][];
+                };
+            };
+        };
+    };
+    list_blueprints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredBlueprint"][];
+                };
+            };
+        };
+    };
+    create_blueprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Blueprint"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredBlueprint"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    import_blueprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["YamlImport"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredBlueprint"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_blueprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Blueprint id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredBlueprint"];
+                };
+            };
+        };
+    };
+    update_blueprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Blueprint id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Blueprint"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredBlueprint"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_blueprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Blueprint id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    export_blueprint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Blueprint id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/yaml */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    list_clusters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"][];
+                };
+            };
+        };
+    };
+    create_cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Cluster id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Cluster id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Cluster id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    orphans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Cluster id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Orphan"][];
+                };
+            };
+        };
+    };
+    remove_orphans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Cluster id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrphanRemoval"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrphanResult"][];
+                };
+            };
+        };
+    };
+    templates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Cluster id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateInfo"][];
+                };
+            };
+        };
+    };
+    test_cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Cluster id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestReport"];
+                };
+            };
+        };
+    };
+    list_deployments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentView"][];
+                };
+            };
+        };
+    };
+    get_deployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Deployment id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cleanup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Deployment id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CleanupRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Deployment id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Credential"][];
+                };
+            };
+        };
+    };
+    retry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Deployment id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deploy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StandRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deployed"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    plan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StandRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -1,0 +1,108 @@
+//! The Proxmox VE module: stands of VMs for lists of users.
+//!
+//! It owns the `pve_*` tables (clusters, blueprints, deployments, stands,
+//! VMs, the VMID ledger and the network changes Gantry made) and the
+//! `/api/v1/pve/…` routes. Everything that talks to Proxmox goes through
+//! [`client::PveClient`]; [`api`] types the endpoints used. Pure decisions
+//! live apart from I/O: [`placement`] scores nodes, [`plan`] turns a
+//! blueprint and a user list into VM → node/VMID/clone mode, [`config`]
+//! reads the YAML files; [`deploy`] and [`cleanup`] carry plans out as
+//! durable jobs. It depends on no other feature module.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::await_holding_lock)]
+
+pub mod api;
+pub mod blueprint;
+pub mod cleanup;
+pub mod client;
+pub mod config;
+pub mod deploy;
+pub mod error;
+pub mod model;
+pub mod placement;
+pub mod plan;
+mod routes;
+pub mod service;
+mod store;
+
+pub use service::{CLEANUP_JOB, DEPLOY_JOB, PveService, PveSettings};
+
+use async_trait::async_trait;
+use gantry_api::module::{Module, Mount, MountError};
+use gantry_api::state::{AppState, Platform};
+use gantry_core::jobs::{JobContext, JobError, JobHandler};
+use gantry_store::ModuleMigration;
+use serde_json::Value;
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The module.
+pub struct PveModule {
+    /// Tuning.
+    pub settings: PveSettings,
+}
+
+impl Module for PveModule {
+    fn name(&self) -> &'static str {
+        "pve"
+    }
+
+    fn migrations(&self) -> Vec<ModuleMigration> {
+        vec![ModuleMigration { module: "pve", step: Box::new(store::CreatePve) }]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        routes::router()
+    }
+
+    fn mount(&self, p: &Arc<Platform>) -> Result<Mount, MountError> {
+        let api_errors = p.metrics.counter(
+            "gantry_pve_api_errors_total",
+            "Failed Proxmox API calls by cluster and error kind.",
+            &["cluster_id", "kind"],
+        );
+        let vm_results =
+            p.metrics.counter("gantry_pve_vms_deployed_total", "VMs a deployment finished, by result (ready, failed).", &["result"]);
+        let svc = Arc::new(PveService::new(
+            p.db.clone(),
+            p.keyring.clone(),
+            p.repos.jobs.clone(),
+            p.jobs_waker.clone(),
+            self.settings.clone(),
+            api_errors,
+            vm_results,
+        ));
+        p.provide(svc.clone());
+        Ok(Mount { jobs: vec![Arc::new(DeployJob(svc.clone())), Arc::new(CleanupJob(svc))], workers: vec![], event_handlers: vec![] })
+    }
+}
+
+struct DeployJob(Arc<PveService>);
+
+#[async_trait]
+impl JobHandler for DeployJob {
+    fn kind(&self) -> &'static str {
+        DEPLOY_JOB
+    }
+
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        let id = ctx.job.payload["deployment_id"].as_i64().ok_or_else(|| JobError::Permanent("payload lacks deployment_id".into()))?;
+        self.0.run_deploy(id, &ctx).await.map_err(|e| JobError::Permanent(e.to_string()))
+    }
+}
+
+struct CleanupJob(Arc<PveService>);
+
+#[async_trait]
+impl JobHandler for CleanupJob {
+    fn kind(&self) -> &'static str {
+        CLEANUP_JOB
+    }
+
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        let p = &ctx.job.payload;
+        let id = p["deployment_id"].as_i64().ok_or_else(|| JobError::Permanent("payload lacks deployment_id".into()))?;
+        let users = p["users"].as_array().map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect());
+        let remove_users = p["remove_users"].as_bool().unwrap_or(true);
+        self.0.run_cleanup(id, users, remove_users, &ctx).await.map_err(|e| JobError::Permanent(e.to_string()))
+    }
+}
