@@ -37,8 +37,35 @@ impl fmt::Display for YamlError {
 
 impl std::error::Error for YamlError {}
 
-fn syntax(file: &str, e: serde_norway::Error) -> YamlError {
-    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+/// Where the scalar `value` first appears as a whole YAML scalar at or after `line`.
+fn find_scalar(text: &str, value: &str, line: usize) -> Option<(usize, usize)> {
+    let delim =
+        |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || matches!(c, '[' | ']' | ',' | '\'' | '"' | '-' | ':' | '#' | '{' | '}'));
+    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        let mut from = 0;
+        while let Some(pos) = l[from..].find(value) {
+            let at = from + pos;
+            let before = l[..at].chars().next_back();
+            let after = l[at + value.len()..].chars().next();
+            if delim(before) && delim(after) && before != Some(':') {
+                return Some((i + 1, at + 1));
+            }
+            from = at + value.len();
+        }
+    }
+    None
+}
+
+fn syntax(file: &str, text: &str, e: serde_norway::Error) -> YamlError {
+    let (mut line, mut column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    // A value rejected inside a sequence is reported at the sequence's start:
+    // move to the quoted value itself.
+    let full = e.to_string();
+    if let Some(q) = full.split('\'').nth(1).filter(|q| !q.is_empty())
+        && let Some((l, c)) = find_scalar(text, q, line.max(1))
+    {
+        (line, column) = (l, c);
+    }
     // serde_norway prefixes the path ("vms[0].networks[1]: …"); keep the message whole.
     let msg = e.to_string();
     let msg = match msg.rfind(" at line ") {
@@ -126,7 +153,7 @@ fn problems(file: &str, text: &str, p: Vec<SpecProblem>) -> Result<(), Vec<YamlE
 
 /// Parses and checks a `deployment_config.yml`.
 pub fn parse_blueprint(file: &str, text: &str) -> Result<Blueprint, Vec<YamlError>> {
-    let bp: Blueprint = serde_norway::from_str(text).map_err(|e| vec![syntax(file, e)])?;
+    let bp: Blueprint = serde_norway::from_str(text).map_err(|e| vec![syntax(file, text, e)])?;
     problems(file, text, bp.check())?;
     Ok(bp)
 }
@@ -156,7 +183,7 @@ pub fn parse_users(file: &str, text: &str) -> Result<UserList, Vec<YamlError>> {
                 serde_norway::from_str::<UserList>(text).err()
             };
             return Err(vec![match e {
-                Some(e) => syntax(file, e),
+                Some(e) => syntax(file, text, e),
                 None => YamlError {
                     file: file.into(),
                     line: 0,
@@ -235,7 +262,7 @@ pub struct ConnectionsFile {
 
 /// Parses `connections.yml` (secrets are resolved by the caller).
 pub fn parse_connections(file: &str, text: &str) -> Result<ConnectionsFile, Vec<YamlError>> {
-    let c: ConnectionsFile = serde_norway::from_str(text).map_err(|e| vec![syntax(file, e)])?;
+    let c: ConnectionsFile = serde_norway::from_str(text).map_err(|e| vec![syntax(file, text, e)])?;
     let mut p = Vec::new();
     for (i, cl) in c.clusters.iter().enumerate() {
         if cl.secret_env.is_none() && cl.secret_file.is_none() {

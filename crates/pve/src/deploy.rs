@@ -479,15 +479,31 @@ impl PveService {
         let scale = self.settings.retry_scale;
         let spec =
             run.bp.vms.iter().find(|s| s.key == v.vm_key).cloned().ok_or_else(|| VmError::msg("the VM is no longer in the blueprint"))?;
+        if v.status == "failed" {
+            // A retry: resume after the clone if the clone exists and is Gantry's, else clone again.
+            v.status = match c.vm_config(&v.node, v.vmid as u32).await {
+                Ok(cfg) if cfg.contains_key("lock") => {
+                    return Err(VmError::msg("the VM is still locked on the cluster; retry later or remove the orphan"));
+                }
+                Ok(cfg) if cfg.get("name").and_then(|n| n.as_str()) == Some(v.name.as_str()) => "cloned".into(),
+                Ok(_) => {
+                    // The VMID now holds someone else's VM: take another.
+                    v = self.swap_vmid(run, v).await?;
+                    "planned".into()
+                }
+                Err(e) if e.kind == ErrorKind::NotFound || e.status == Some(500) => "planned".into(),
+                Err(e) => return Err(VmError::pve(e)),
+            };
+        }
         if matches!(v.status.as_str(), "planned" | "cloning") {
             // A rerun may find the clone of an earlier attempt: use it if it finished.
-            if v.status == "cloning" {
-                if let Ok(cfg) = c.vm_config(&v.node, v.vmid as u32).await {
-                    if cfg.get("lock").is_none() {
-                        v.status = "cloned".into();
-                    } else {
-                        return Err(VmError::msg("an earlier clone of this VM is still locked; clean it up or retry later"));
-                    }
+            if v.status == "cloning"
+                && let Ok(cfg) = c.vm_config(&v.node, v.vmid as u32).await
+            {
+                if !cfg.contains_key("lock") {
+                    v.status = "cloned".into();
+                } else {
+                    return Err(VmError::msg("an earlier clone of this VM is still locked; clean it up or retry later"));
                 }
             }
         }

@@ -389,9 +389,9 @@ pub enum Strategy {
     SameNode,
 }
 
-/// A VM name pattern: `{user}`, `{realm}`, `{n}` (the user's position, from
-/// 1) and `{vm}` (the VM's key in the blueprint) are replaced, and the result
-/// must be a DNS name.
+/// A VM name pattern. `{user}`, `{realm}`, `{n}` (the user's position,
+/// from 1) and `{vm}` (the VM's key in the blueprint) are replaced, and the
+/// result must be a DNS name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamePattern(String);
 

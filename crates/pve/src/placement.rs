@@ -6,7 +6,8 @@
 //!
 //! The score follows the idea of Proxmox's static CRS scheduler: the load a
 //! node would have *after* taking the VM, memory weighted more than CPU
-//! (memory cannot be overcommitted safely, CPU can).
+//! (memory cannot be overcommitted safely, CPU can: the CPU term counts
+//! vCPUs against [`CPU_OVERCOMMIT`] per physical CPU).
 
 use crate::model::Strategy;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,9 @@ use utoipa::ToSchema;
 pub const MEMORY_WEIGHT: f64 = 0.7;
 /// `pack` fills a node up to this memory fraction before opening another.
 pub const PACK_LIMIT: f64 = 0.85;
+/// vCPUs per physical CPU considered fully used: CPU is overcommitted
+/// routinely (idle lab VMs), so the CPU term saturates at 4 vCPUs per CPU.
+pub const CPU_OVERCOMMIT: f64 = 4.0;
 /// No strategy places a VM that would take a node past this memory fraction.
 pub const HARD_LIMIT: f64 = 1.0;
 
@@ -111,7 +115,7 @@ pub fn choose(
         let (rm, rc, _) = res.by_node.get(&n.name).copied().unwrap_or((0, 0.0, 0));
         let mem_after = if n.maxmem == 0 { f64::INFINITY } else { (n.mem_used + rm + d.mem) as f64 / n.maxmem as f64 };
         let cpu_after = if n.maxcpu <= 0.0 { f64::INFINITY } else { (n.cpu_used + rc + d.cores) / n.maxcpu };
-        let balanced = MEMORY_WEIGHT * mem_after + (1.0 - MEMORY_WEIGHT) * cpu_after.min(4.0);
+        let balanced = MEMORY_WEIGHT * mem_after + (1.0 - MEMORY_WEIGHT) * (cpu_after / CPU_OVERCOMMIT).min(1.0);
         let excluded = if !n.online {
             Some("node is offline".to_string())
         } else if let Some(why) = ctx.excluded.get(&n.name) {

@@ -214,6 +214,7 @@ pub struct NodeNetwork {
 
 /// A whole plan.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(as = PvePlan)]
 pub struct Plan {
     /// Strategy used.
     pub strategy: Strategy,
@@ -245,15 +246,18 @@ pub struct PlanInput<'a> {
     pub range: crate::model::VmidRange,
 }
 
+/// A usable template copy for a node, the clone mode and notes; or why not.
+type Candidate = Result<(TemplateInfo, CloneMode, Vec<String>), String>;
+
 /// Where one VM spec can be cloned: per node, the template copy, clone mode, storage and notes; or why not.
-fn candidates(view: &ClusterView, vm: &VmSpec) -> Result<BTreeMap<String, Result<(TemplateInfo, CloneMode, Vec<String>), String>>, String> {
+fn candidates(view: &ClusterView, vm: &VmSpec) -> Result<BTreeMap<String, Candidate>, String> {
     let copies = view.resolve(&vm.template);
     if copies.is_empty() {
         return Err(format!("template '{}' does not exist on the cluster", vm.template));
     }
     let mut out = BTreeMap::new();
     for n in &view.nodes {
-        let mut best: Option<Result<(TemplateInfo, CloneMode, Vec<String>), String>> = None;
+        let mut best: Option<Candidate> = None;
         for t in &copies {
             let r = (|| {
                 let mut notes = Vec::new();

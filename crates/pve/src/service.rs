@@ -27,6 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa::ToSchema;
 
+/// Serializes network applies on one node.
+pub(crate) type NetLock = Arc<tokio::sync::Mutex<()>>;
+
 /// The deploy job's kind.
 pub const DEPLOY_JOB: &str = "pve.deploy";
 /// The cleanup job's kind.
@@ -302,7 +305,7 @@ pub struct PveService {
     /// Clients per cluster, rebuilt when the row changes.
     clients: std::sync::Mutex<HashMap<i64, (DateTime<Utc>, PveClient)>>,
     /// One network apply at a time per (cluster, node) in this process.
-    pub(crate) net_locks: std::sync::Mutex<HashMap<(i64, String), Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) net_locks: std::sync::Mutex<HashMap<(i64, String), NetLock>>,
     pub(crate) api_errors: Counter,
     pub(crate) vm_results: Counter,
 }

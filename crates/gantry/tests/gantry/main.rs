@@ -22,6 +22,8 @@ mod jobs;
 mod ops;
 mod problems;
 mod proxy;
+mod pve;
+mod pve_cli;
 mod servers;
 mod tls;
 mod tokens;

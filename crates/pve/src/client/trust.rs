@@ -70,7 +70,7 @@ impl ServerCertVerifier for Pinned {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let got = Fingerprint::of_der(end_entity.as_ref());
-        if &got == &self.fp {
+        if got == self.fp {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!("certificate fingerprint {got} does not match the pinned fingerprint")))
