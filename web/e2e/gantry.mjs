@@ -2,6 +2,7 @@
 // a fresh SQLite database, launches Debian's Chromium through playwright-core,
 // brings the test fleet up and down, and holds the page helpers.
 import { spawn, spawnSync } from "node:child_process";
+import { request as httpsRequest } from "node:https";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -200,6 +201,83 @@ export function startFleet(hosts) {
     down();
     throw e;
   }
+}
+
+export const PVESIM_BIN = process.env.GANTRY_PVESIM_BIN
+  ? resolve(process.env.GANTRY_PVESIM_BIN)
+  : resolve(WEB_DIR, "../target/debug/gantry-pvesim");
+
+/**
+ * Starts the Proxmox VE simulator (`gantry-pvesim`, loopback only) and reads
+ * the one JSON line it prints: `urls` (one per node), the API certificate's
+ * `fingerprint`, the root `token` (`root@pam!gantry=SECRET`), `user`,
+ * `password`. `control(method, path, body)` calls its control API (`/_sim/…`);
+ * `stop()` ends it.
+ */
+export async function startPveSim(args = ["--timing", "fast"]) {
+  if (!existsSync(PVESIM_BIN)) throw new Error(`${PVESIM_BIN} not found: run \`cargo build -p gantry-pvesim\` or set GANTRY_PVESIM_BIN`);
+  const child = spawn(PVESIM_BIN, args, { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d.toString();
+    if (stderr.length > 20000) stderr = stderr.slice(-20000);
+  });
+  const info = await new Promise((resolveInfo, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`gantry-pvesim printed nothing within 20 s\n${stderr}`)), 20000);
+    child.stdout.on("data", (d) => {
+      out += d.toString();
+      const nl = out.indexOf("\n");
+      if (nl < 0) return;
+      clearTimeout(timer);
+      try {
+        resolveInfo(JSON.parse(out.slice(0, nl)));
+      } catch (e) {
+        reject(new Error(`gantry-pvesim printed no JSON line: ${out}`));
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gantry-pvesim exited early (${code})\n${stderr}`));
+    });
+  });
+  child.stdout.resume();
+  return {
+    ...info,
+    stderr: () => stderr,
+    /**
+     * The simulator's control API (no auth, not part of Proxmox). It is
+     * served with the simulator's self-signed certificate, which it does not
+     * print (Gantry pins its fingerprint instead); certificate checks are off
+     * for this loopback test-control call only.
+     */
+    control(method, path, body) {
+      const url = new URL(path, info.urls[0]);
+      return new Promise((resolveRes, reject) => {
+        const req = httpsRequest(url, { method, rejectUnauthorized: false, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
+          let text = "";
+          res.on("data", (d) => (text += d));
+          res.on("end", () => resolveRes({ status: res.statusCode, body: text ? JSON.parse(text) : null }));
+        });
+        req.on("error", reject);
+        req.end(body ? JSON.stringify(body) : undefined);
+      });
+    },
+    async stop() {
+      if (child.exitCode != null) return;
+      child.kill("SIGTERM");
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          child.kill("SIGKILL");
+          r();
+        }, 5000);
+        child.once("exit", () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    },
+  };
 }
 
 /** A suite's `after`: closes Chromium, stops gantry and brings the fleet down, each even if another failed or never started. */

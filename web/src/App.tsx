@@ -1,3 +1,4 @@
+import { lazy, Suspense } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
 import { hasRole, type Role } from "./api/client";
 import { EventsProvider } from "./api/events";
@@ -24,6 +25,9 @@ import { ServerDetailPage } from "./pages/ServerDetailPage";
 import { ServerFormPage } from "./pages/ServerFormPage";
 import { ServersPage } from "./pages/ServersPage";
 import { UsersPage } from "./pages/UsersPage";
+
+// The Proxmox module is its own chunk, loaded when it is opened.
+const ProxmoxSection = lazy(() => import("./pages/proxmox/ProxmoxSection"));
 
 export function App() {
   return (
@@ -68,6 +72,7 @@ function Root() {
             <Route path="domains/new" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />
             <Route path="domains/:id/edit" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />
             <Route path="certificates" element={<CertificatesPage />} />
+            <Route path="proxmox/*" element={<Suspense fallback={<Loading />}><ProxmoxSection /></Suspense>} />
             <Route path="users" element={<RequireRole role="admin"><UsersPage /></RequireRole>} />
             <Route path="audit" element={<RequireRole role="admin"><AuditPage /></RequireRole>} />
             {UNAVAILABLE_MODULES.map((m) => (

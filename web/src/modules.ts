@@ -31,7 +31,7 @@ export const NAV: NavSection[] = [
       { path: "/domains", label: "Domains", icon: "◎", minRole: "viewer", available: true, summary: "Manage domains and the reverse-proxy routes that serve them." },
       { path: "/proxy", label: "Proxy", icon: "⇄", minRole: "viewer", available: true, summary: "The nginx reverse proxy on each server: generations, drift and fleet rollouts." },
       { path: "/certificates", label: "Certificates", icon: "◈", minRole: "viewer", available: true, summary: "Issue and renew TLS certificates and watch their expiry." },
-      { path: "/proxmox", label: "Proxmox", icon: "▦", minRole: "viewer", available: false, summary: "Manage Proxmox VE stands: nodes, virtual machines and containers." },
+      { path: "/proxmox", label: "Proxmox", icon: "▦", minRole: "viewer", available: true, summary: "Proxmox VE clusters, stand blueprints, and per-user stands deployed from them." },
       { path: "/tasks", label: "Tasks", icon: "☰", minRole: "viewer", available: false, summary: "Run and schedule operational tasks across servers." },
       { path: "/monitoring", label: "Monitoring", icon: "∿", minRole: "viewer", available: false, summary: "Health checks, metrics and alerts for your infrastructure." },
     ],

@@ -1,6 +1,6 @@
 //! The command line: `gantry serve` (default), `migrate`, `user …`,
-//! `config check`, `healthcheck`. Every flag can also come from its
-//! `GANTRY_*` variable.
+//! `config check`, `healthcheck`, and `pve …` (Proxmox stands, see
+//! [`crate::pve_cli`]). Every flag can also come from its `GANTRY_*` variable.
 
 use crate::app::{self, App};
 use crate::config::{Config, LogFormat, Overrides};
@@ -63,6 +63,9 @@ pub enum Command {
     Healthcheck,
     /// Print the OpenAPI document (JSON) and exit; needs no database.
     Openapi,
+    /// Proxmox VE stands: test clusters, list templates, plan, deploy, clean up
+    /// (against a running Gantry, or directly with the YAML files).
+    Pve(Box<crate::pve_cli::PveArgs>),
 }
 
 /// `gantry user …`.
@@ -109,7 +112,11 @@ impl Cli {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // `gantry pve` is a client: it needs no configuration file, database or master key.
+    if let Some(Command::Pve(args)) = cli.command.take_if(|c| matches!(c, Command::Pve(_))) {
+        return crate::pve_cli::main(*args, cli.log_level.as_deref(), cli.log_format);
+    }
     let cfg = match Config::load(cli.config.as_deref(), &cli.overrides()) {
         Ok(c) => c,
         Err(e) => {
@@ -153,6 +160,7 @@ async fn run(cli: Cli, cfg: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck => healthcheck(cfg).await,
+        Command::Pve(args) => Ok(crate::pve_cli::run(*args).await),
         Command::Openapi => {
             let doc = gantry_api::openapi(app::all_routes(&crate::modules::all(&cfg)));
             println!("{}", doc.to_pretty_json()?);

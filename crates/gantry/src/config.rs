@@ -408,7 +408,8 @@ pub struct Overrides {
 }
 
 /// Environment variables the test suite uses; never warned about.
-const RESERVED_ENV_PREFIXES: &[&str] = &["GANTRY_TEST_", "GANTRY_CONFIG", "GANTRY_BENCH_", "GANTRY_TESTFLEET_", "GANTRY_BIN", "GANTRY_URL"];
+const RESERVED_ENV_PREFIXES: &[&str] =
+    &["GANTRY_TEST_", "GANTRY_CONFIG", "GANTRY_BENCH_", "GANTRY_TESTFLEET_", "GANTRY_BIN", "GANTRY_URL", "GANTRY_TOKEN", "GANTRY_PVESIM_"];
 
 /// Every key the configuration knows, dotted (`jobs.concurrency`).
 pub fn known_keys() -> BTreeSet<String> {

@@ -8,3 +8,4 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod modules;
+pub mod pve_cli;

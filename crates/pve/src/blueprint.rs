@@ -118,7 +118,8 @@ impl Blueprint {
             } else if !keys.insert(k.clone()) {
                 p(format!("vms[{i}].key"), format!("VM key '{k}' is used twice"));
             }
-            if !names.insert(vm.name.as_str().to_string()) {
+            // A pattern with {vm} differs per key, so only patterns without it can clash.
+            if !vm.name.as_str().contains("{vm}") && !names.insert(vm.name.as_str().to_string()) {
                 p(format!("vms[{i}].name"), format!("name pattern '{}' is used twice; VM names would clash", vm.name));
             } else if !vm.name.as_str().contains("{user}") && !vm.name.as_str().contains("{n}") {
                 p(

@@ -207,7 +207,16 @@ impl PveService {
         let node = g.node.clone();
         let id = v.vmid as u32;
         let pe = |e: PveError| format!("{} ({}): {}", e.op, e.kind.as_str(), e.detail());
-        if g.status == "running" {
+        // /cluster/resources lags ~10 s: ask the node whether the VM runs right now.
+        let running = match c.vm_status(&node, id).await {
+            Ok(st) => st == "running",
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                self.set_vm(v.id, "destroyed", None).await.map_err(|e| e.to_string())?;
+                return Ok(());
+            }
+            Err(_) => g.status == "running",
+        };
+        if running {
             let upid = PveClient::retrying("stop", scale, || c.vm_power(&node, id, "stop")).await.map_err(pe)?;
             c.wait_task(&upid, self.settings.task_timeout, self.settings.poll).await.map_err(pe)?;
         }

@@ -591,45 +591,7 @@ impl PveService {
     /// "Test connection": version, quorum, nodes online and missing privileges.
     pub async fn test_cluster(&self, id: i64) -> Result<TestReport, ServiceError> {
         let c = self.client(id).await?;
-        let mut r = TestReport {
-            ok: false,
-            version: None,
-            quorate: None,
-            nodes_online: 0,
-            nodes_total: 0,
-            nodes: BTreeMap::new(),
-            missing_privileges: vec![],
-            error: None,
-            error_kind: None,
-        };
-        let res = async {
-            r.version = Some(c.version().await?.version);
-            for i in c.cluster_status().await? {
-                if i.kind == "cluster" {
-                    r.quorate = Some(i.quorate);
-                } else if i.kind == "node" {
-                    r.nodes.insert(i.name.clone(), i.online);
-                }
-            }
-            // A single node without a cluster reports no cluster item: it is quorate by itself.
-            if r.quorate.is_none() {
-                r.quorate = Some(true);
-            }
-            let perms = c.permissions("/").await?;
-            let have: BTreeSet<String> =
-                perms.get("/").map(|m| m.iter().filter(|(_, v)| truthy(v)).map(|(k, _)| k.clone()).collect()).unwrap_or_default();
-            r.missing_privileges = NEEDED_PRIVILEGES.iter().filter(|p| !have.contains(**p)).map(|p| p.to_string()).collect();
-            Ok::<(), crate::client::PveError>(())
-        }
-        .await;
-        if let Err(e) = res {
-            r.error = Some(format!("{}: {}", e.op, e.detail()));
-            r.error_kind = Some(e.kind.as_str().to_string());
-        }
-        r.nodes_total = r.nodes.len();
-        r.nodes_online = r.nodes.values().filter(|o| **o).count();
-        r.ok = r.error.is_none() && r.quorate == Some(true) && r.missing_privileges.is_empty() && r.nodes_online > 0;
-        Ok(r)
+        Ok(test_client(&c).await)
     }
 
     /// Templates across the cluster.
@@ -1135,6 +1097,50 @@ impl PveService {
         }
         self.queue(id, DEPLOY_JOB, json!({"deployment_id": id}), "queued", actor, "pve.deploy.retry").await
     }
+}
+
+/// Asks a cluster for its version, quorum, nodes and the caller's privileges on `/`
+/// (shared by the API and the CLI's direct mode).
+pub async fn test_client(c: &PveClient) -> TestReport {
+    let mut r = TestReport {
+        ok: false,
+        version: None,
+        quorate: None,
+        nodes_online: 0,
+        nodes_total: 0,
+        nodes: BTreeMap::new(),
+        missing_privileges: vec![],
+        error: None,
+        error_kind: None,
+    };
+    let res = async {
+        r.version = Some(c.version().await?.version);
+        for i in c.cluster_status().await? {
+            if i.kind == "cluster" {
+                r.quorate = Some(i.quorate);
+            } else if i.kind == "node" {
+                r.nodes.insert(i.name.clone(), i.online);
+            }
+        }
+        // A single node without a cluster reports no cluster item: it is quorate by itself.
+        if r.quorate.is_none() {
+            r.quorate = Some(true);
+        }
+        let perms = c.permissions("/").await?;
+        let have: BTreeSet<String> =
+            perms.get("/").map(|m| m.iter().filter(|(_, v)| truthy(v)).map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+        r.missing_privileges = NEEDED_PRIVILEGES.iter().filter(|p| !have.contains(**p)).map(|p| p.to_string()).collect();
+        Ok::<(), crate::client::PveError>(())
+    }
+    .await;
+    if let Err(e) = res {
+        r.error = Some(format!("{}: {}", e.op, e.detail()));
+        r.error_kind = Some(e.kind.as_str().to_string());
+    }
+    r.nodes_total = r.nodes.len();
+    r.nodes_online = r.nodes.values().filter(|o| **o).count();
+    r.ok = r.error.is_none() && r.quorate == Some(true) && r.missing_privileges.is_empty() && r.nodes_online > 0;
+    r
 }
 
 fn truthy(v: &serde_json::Value) -> bool {

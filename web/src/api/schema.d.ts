@@ -1460,7 +1460,7 @@ export interface components {
             /** @description The job carrying it out. */
             job: components["schemas"]["Job"];
             /** @description The plan it follows. */
-            plan: components["schemas"]["Plan"];
+            plan: components["schemas"]["PvePlan"];
         };
         /** @description A deployment with its stands. */
         DeploymentView: {
@@ -2887,6 +2887,23 @@ export interface components {
          * @enum {string}
          */
         ProxyStatus: "not_installed" | "installing" | "in_sync" | "pending" | "applying" | "degraded" | "drifted";
+        /** @description A whole plan. */
+        PvePlan: {
+            /** @description Why (parts of) the plan cannot be carried out; deploying is refused while non-empty. */
+            errors: string[];
+            /** @description Network changes per node. */
+            network: components["schemas"]["NodeNetwork"][];
+            /** @description VMs per node. */
+            per_node: {
+                [key: string]: number;
+            };
+            /** @description Per user. */
+            stands: components["schemas"]["PlannedStand"][];
+            /** @description Strategy used. */
+            strategy: components["schemas"]["Strategy"];
+            /** @description Things to know before deploying. */
+            warnings: string[];
+        };
         /** @description Readiness and its checks. */
         Readiness: {
             /** @description Database reachable. */
@@ -5257,7 +5274,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Plan"];
+                    "application/json": components["schemas"]["PvePlan"];
                 };
             };
             422: {

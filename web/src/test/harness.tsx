@@ -31,7 +31,7 @@ export class FakeApi {
   }
 
   install(): void {
-    for (const method of ["GET", "POST", "PATCH", "DELETE"] as const) {
+    for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE"] as const) {
       vi.spyOn(api, method).mockImplementation((async (path: string, init: Parameters<Handler>[0] = {}) => {
         this.calls.push({ method, path, params: init?.params, body: init?.body });
         const h = this.routes.get(`${method} ${path}`);

@@ -15,9 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 async fn sim() -> SimHandle {
-    let mut cfg = SimConfig::default();
-    cfg.timing = Timing::fast();
-    Simulator::start(cfg).await.expect("simulator starts")
+    Simulator::start(SimConfig { timing: Timing::fast(), ..SimConfig::default() }).await.expect("simulator starts")
 }
 
 async fn app(backend: Backend) -> TestApp {
@@ -245,11 +243,9 @@ async fn lock_timeouts_and_failed_clones_are_retried_or_reported_and_retry_resum
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_going_offline_mid_deployment_loses_no_vm() {
-    let mut cfg = SimConfig::default();
-    cfg.timing = Timing::fast();
     // Slower clones so the node fails while work is in flight.
-    cfg.timing.linked_clone_ms = 400;
-    let sim = Simulator::start(cfg).await.unwrap();
+    let timing = Timing { linked_clone_ms: 400, ..Timing::fast() };
+    let sim = Simulator::start(SimConfig { timing, ..SimConfig::default() }).await.unwrap();
     let t = app(Backend::Sqlite).await;
     let s = t.admin().await;
     let cid = add_cluster(&s, &sim).await;
