@@ -62,7 +62,7 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
                 poll: Duration::from_millis(cfg.pve.poll_ms.max(10)),
                 retry_scale: cfg.pve.retry_scale,
                 request_timeout: Duration::from_secs(cfg.pve.request_timeout_seconds.max(1)),
-                ticket_renew_after: Duration::from_secs(cfg.pve.ticket_renew_seconds.max(60)),
+                ticket_renew_after: Duration::from_secs(cfg.pve.ticket_renew_seconds.max(1)),
                 reservation_window: Duration::from_secs(cfg.pve.reservation_window_seconds),
             },
         }),

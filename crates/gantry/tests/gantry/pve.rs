@@ -48,7 +48,7 @@ fn blueprint(name: &str) -> Value {
         "vms": [
             {"key": "router", "template": "router", "name": "{user}-router", "memory_mib": 256, "cores": 1, "networks": ["hq.100", "lab"], "start": true},
             {"key": "client", "template": "debian-12", "name": "{user}-client", "memory_mib": 1024, "cores": 1, "networks": ["hq.100"]},
-            {"key": "server", "template": "debian-12", "name": "{user}-server", "memory_mib": 2048, "cores": 2, "networks": ["hq.200", "vmbr0.10"], "start": true}
+            {"key": "server", "template": "debian-12", "name": "{user}-server", "memory_mib": 2048, "cores": 2, "networks": ["hq.200", "vmbr0.10"], "disks": [{"disk": "scsi0", "size_gib": 20}], "start": true}
         ]
     })
 }
@@ -136,6 +136,7 @@ async fn thirty_users_three_vms_balanced_schema_clean_and_cleanup_restores_every
         }
         if v.name.ends_with("-server") {
             assert_eq!(v.config.get("memory").map(String::as_str), Some("2048"), "{v:?}");
+            assert!(v.config.get("scsi0").is_some_and(|d| d.contains("size=20G")), "the disk was grown: {v:?}");
         }
     }
     // Each user has their pool and the PVEVMUser role on it, nowhere else.
@@ -444,6 +445,45 @@ async fn orphans_are_found_and_removed() {
     assert_eq!(res[0]["removed"], false);
     assert!(sim.snapshot().vms.iter().any(|v| v.vmid == 9000));
     other.stop().await;
+    t.stop().await;
+    sim.shutdown().await;
+}
+
+/// Password login: the ticket is renewed before it expires, so a deployment
+/// that outlives one ticket never sees a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_renewed_before_they_expire() {
+    let timing = Timing { ticket_lifetime_ms: 1_500, linked_clone_ms: 300, ..Timing::fast() };
+    let sim = Simulator::start(SimConfig { timing, ..SimConfig::default() }).await.unwrap();
+    let t = TestApp::spawn_on(FreshDb::new(Backend::Sqlite).await, |c| {
+        c.pve.poll_ms = 20;
+        c.pve.retry_scale = 0.05;
+        c.pve.ticket_renew_seconds = 1;
+        c.pve.per_storage = 1;
+    })
+    .await;
+    let s = t.admin().await;
+    let r = s
+        .post(
+            "/api/v1/pve/clusters",
+            json!({"name": "ticket", "endpoints": sim.urls(), "username": "root@pam", "secret": gantry_pvesim::DEMO_ROOT_PASSWORD, "fingerprint": sim.fingerprint()}),
+        )
+        .await;
+    let cid = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let mut bp = blueprint("tickets");
+    bp["vms"] = json!([bp["vms"][1].clone()]);
+    let started = std::time::Instant::now();
+    let r = s.post("/api/v1/pve/stands/deploy", json!({"cluster_id": cid, "spec": bp, "users": users(10)})).await;
+    let id = r.json::<Value>().await.unwrap()["deployment"]["id"].as_i64().unwrap();
+    let d = settle(&s, id, 60).await;
+    assert_eq!(d["status"], "done", "{d}");
+    assert!(started.elapsed() > std::time::Duration::from_millis(3_000), "the run outlived two ticket lifetimes");
+    let reqs = sim.requests();
+    let logins = reqs.iter().filter(|r| r.method == "POST" && r.path == "/access/ticket").count();
+    assert!(logins >= 3, "tickets were renewed ({logins} ticket requests)");
+    let unauthorized: Vec<_> = reqs.iter().filter(|r| r.status == 401).collect();
+    assert!(unauthorized.is_empty(), "no request ran on an expired ticket: {unauthorized:?}");
+    assert!(reqs.iter().filter(|r| r.method != "GET" && r.auth == "ticket").count() > 10, "writes used the ticket (with CSRF)");
     t.stop().await;
     sim.shutdown().await;
 }

@@ -92,6 +92,7 @@ fn build() -> Vec<Route> {
         route!("GET", "/nodes/{node}/qemu/{vmid}/config", VM_AUDIT, qemu::get_config),
         route!("PUT", "/nodes/{node}/qemu/{vmid}/config", VM_CONFIG, qemu::put_config),
         route!("POST", "/nodes/{node}/qemu/{vmid}/config", VM_CONFIG, qemu::post_config),
+        route!("PUT", "/nodes/{node}/qemu/{vmid}/resize", Some(("/vms/{vmid}", "VM.Config.Disk")), qemu::resize),
         route!("GET", "/nodes/{node}/qemu/{vmid}/status/current", VM_AUDIT, qemu::status_current),
         route!("POST", "/nodes/{node}/qemu/{vmid}/status/start", VM_POWER, qemu::start),
         route!("POST", "/nodes/{node}/qemu/{vmid}/status/stop", VM_POWER, qemu::stop),

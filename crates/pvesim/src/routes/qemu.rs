@@ -169,6 +169,65 @@ pub(crate) async fn post_config(c: Call) -> Result<Value, ApiError> {
     Ok(json!(upid))
 }
 
+/// Parses `10G`, `512M`, `1.5T` (no suffix: bytes) into bytes.
+fn size_bytes(s: &str) -> Option<u64> {
+    let (num, mul) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 1u64 << 10),
+        'M' => (&s[..s.len() - 1], 1 << 20),
+        'G' => (&s[..s.len() - 1], 1 << 30),
+        'T' => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    num.parse::<f64>().ok().map(|n| (n * mul as f64) as u64)
+}
+
+fn size_text(b: u64) -> String {
+    if b % (1 << 30) == 0 { format!("{}G", b >> 30) } else { format!("{}M", b >> 20) }
+}
+
+/// `PUT …/resize`: grows a disk (absolute or `+delta`), as a task; shrinking is refused like Proxmox does.
+pub(crate) async fn resize(c: Call) -> Result<Value, ApiError> {
+    let (node, vmid, vm) = find_vm(&c)?;
+    let disk = c.params.str("disk").unwrap_or_default().to_string();
+    let size = c.params.str("size").unwrap_or_default().to_string();
+    if c.params.bool("skiplock") != Some(true)
+        && let Some(l) = &vm.lock
+    {
+        return Err(locked(l));
+    }
+    let Some(current) = vm.config.get(&disk).cloned() else {
+        return Err(ApiError::internal(format!("disk '{disk}' does not exist")));
+    };
+    let old = current.split(',').find_map(|p| p.strip_prefix("size=")).and_then(size_bytes).unwrap_or(0);
+    let new = match size.strip_prefix('+') {
+        Some(d) => old + size_bytes(d).unwrap_or(0),
+        None => size_bytes(&size).unwrap_or(0),
+    };
+    if new < old {
+        return Err(ApiError::internal("shrinking disks is not supported"));
+    }
+    let user = c.caller()?.task_user();
+    let sim = c.sim.clone();
+    let latency = sim.timing().jittered(sim.timing().config_put_ms);
+    let timeout = sim.timing().exact(sim.timing().vm_lock_timeout_ms);
+    let n = node.clone();
+    let upid = spawn_task(&c.sim, &node, "resize", &vmid.to_string(), &user, move |ctx| async move {
+        ctx.log(format!("resize {disk} of VM {vmid} to {}", size_text(new)));
+        let Some(_lock) = sim.locks.vm_exclusive(vmid, timeout).await else {
+            return Err(format!("can't lock file '/var/lock/qemu-server/lock-{vmid}.conf' - got timeout"));
+        };
+        sim.work(&n, latency).await;
+        let mut cluster = sim.cluster();
+        let vm =
+            cluster.vms.get_mut(&vmid).ok_or_else(|| format!("Configuration file 'nodes/{n}/qemu-server/{vmid}.conf' does not exist"))?;
+        let Some(value) = vm.config.get(&disk).cloned() else { return Err(format!("disk '{disk}' does not exist")) };
+        let parts: Vec<String> = value.split(',').filter(|p| !p.starts_with("size=")).map(str::to_string).collect();
+        vm.config.insert(disk.clone(), format!("{},size={}", parts.join(","), size_text(new)));
+        Ok(())
+    });
+    Ok(json!(upid))
+}
+
 pub(crate) async fn status_current(c: Call) -> Result<Value, ApiError> {
     let (_, _, vm) = find_vm(&c)?;
     let mut item = list_item(&vm);
