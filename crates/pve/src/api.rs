@@ -296,7 +296,7 @@ impl PveClient {
     pub async fn user_exists(&self, user: &PveUserId) -> Result<bool, PveError> {
         match self.call(Method::Get, &format!("/access/users/{}", seg(&user.to_string())), vec![]).await {
             Ok(_) => Ok(true),
-            Err(e) if e.kind == crate::client::ErrorKind::NotFound || e.status == Some(500) => Ok(false),
+            Err(e) if e.kind == crate::client::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -336,12 +336,7 @@ impl PveClient {
                     .map(|x| x as u32)
                     .collect(),
             )),
-            Err(e)
-                if matches!(e.kind, crate::client::ErrorKind::NotFound)
-                    || e.status == Some(500) && e.message.contains("does not exist") =>
-            {
-                Ok(None)
-            }
+            Err(e) if matches!(e.kind, crate::client::ErrorKind::NotFound) || e.message.contains("does not exist") => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -194,9 +194,17 @@ impl UserList {
         if self.users.is_empty() {
             out.push(SpecProblem { path: "users".into(), message: "the user list is empty".into() });
         }
+        // Pools and VM names use the user's slug (realm dropped, '.' and '_' folded): two users with
+        // one slug would share a pool and see each other's VMs.
+        let mut slugs: std::collections::BTreeMap<String, PveUserId> = std::collections::BTreeMap::new();
         for (i, u) in self.users.iter().enumerate() {
             if !seen.insert(u.clone()) {
                 out.push(SpecProblem { path: format!("users[{i}]"), message: format!("{u} is listed twice") });
+            } else if let Some(other) = slugs.insert(u.slug(), u.clone()) {
+                out.push(SpecProblem {
+                    path: format!("users[{i}]"),
+                    message: format!("{u} and {other} would share the pool and VM names '{}'; deploy them separately", u.slug()),
+                });
             }
         }
         out

@@ -268,7 +268,24 @@ impl PveService {
             }
             self.stand_flags(s.id, None, Some(false), None).await;
         }
-        if s.user_created && remove_users {
+        // Another live stand (this deployment or another) may use the same Proxmox user:
+        // deleting it would drop that stand's ACLs too.
+        let shared = stand::Entity::find()
+            .filter(stand::Column::Userid.eq(&s.userid))
+            .filter(stand::Column::Id.ne(s.id))
+            .filter(stand::Column::Status.ne("removed"))
+            .all(self.db.connection())
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        let mine = deployment::Entity::find_by_id(s.deployment_id).one(self.db.connection()).await.map_err(|e| internal(e.to_string()))?;
+        let cluster = mine.map(|d| d.cluster_id).unwrap_or(-1);
+        let mut still_used = false;
+        for o in shared {
+            let live =
+                deployment::Entity::find_by_id(o.deployment_id).one(self.db.connection()).await.map_err(|e| internal(e.to_string()))?;
+            still_used |= live.is_some_and(|d| d.status != "cleaned" && d.cluster_id == cluster);
+        }
+        if s.user_created && remove_users && !still_used {
             match c.delete_user(&user).await {
                 Ok(()) => {}
                 Err(e) if e.kind == ErrorKind::NotFound => {}
@@ -308,7 +325,8 @@ impl PveService {
             return Ok(());
         }
         // Bridges other live deployments rely on, per node.
-        let mut in_use: BTreeSet<(String, String)> = BTreeSet::new();
+        // (node, bridge) → a live deployment that relies on it.
+        let mut in_use: BTreeMap<(String, String), i64> = BTreeMap::new();
         let others = deployment::Entity::find()
             .filter(deployment::Column::ClusterId.eq(cluster_id))
             .filter(deployment::Column::Id.ne(id))
@@ -328,7 +346,7 @@ impl PveService {
                 .collect();
             for a in bp.aliases() {
                 for n in &nodes {
-                    in_use.insert((n.clone(), a.bridge.to_string()));
+                    in_use.insert((n.clone(), a.bridge.to_string()), o.id);
                 }
             }
         }
@@ -342,24 +360,29 @@ impl PveService {
             let _g = lock.lock().await;
             let ifaces = c.network(&n).await?;
             let mut staged = false;
-            let mut keep = Vec::new();
+            let mut handover: Vec<(i64, i64)> = Vec::new();
+            let mut staging = Ok(());
             for ch in &list {
-                if in_use.contains(&(node.clone(), ch.iface.clone())) {
-                    // Hand it over: the other deployment now owns the change.
-                    keep.push(ch.id);
+                if let Some(other) = in_use.get(&(node.clone(), ch.iface.clone())) {
+                    // Hand it over: the other deployment now owns the change and reverts it later.
+                    handover.push((ch.id, *other));
                     continue;
                 }
-                match (ch.action.as_str(), ifaces.iter().find(|i| i.iface == ch.iface)) {
-                    ("created", Some(_)) => {
-                        c.stage_remove_iface(&n, &ch.iface).await?;
-                        staged = true;
-                    }
-                    ("vlan_aware", Some(i)) if i.bridge_vlan_aware => {
-                        c.stage_vlan_aware(&n, i, false).await?;
-                        staged = true;
-                    }
-                    _ => {}
+                let r = match (ch.action.as_str(), ifaces.iter().find(|i| i.iface == ch.iface)) {
+                    ("created", Some(_)) => c.stage_remove_iface(&n, &ch.iface).await,
+                    ("vlan_aware", Some(i)) if i.bridge_vlan_aware => c.stage_vlan_aware(&n, i, false).await,
+                    _ => continue,
+                };
+                staged = true;
+                if let Err(e) = r {
+                    staging = Err(e);
+                    break;
                 }
+            }
+            if let Err(e) = staging {
+                // Nothing half-staged stays behind for someone else's apply.
+                let _ = c.revert_network(&n).await;
+                return Err(e);
             }
             if staged {
                 let r = async {
@@ -375,8 +398,18 @@ impl PveService {
                 }
             }
             let _w = self.db.write_guard().await;
-            for ch in list.iter().filter(|c| !keep.contains(&c.id)) {
-                net_change::Entity::delete_by_id(ch.id).exec(self.db.connection()).await.map_err(|e| internal(e.to_string()))?;
+            for ch in &list {
+                match handover.iter().find(|(id, _)| *id == ch.id) {
+                    Some((_, other)) => {
+                        net_change::ActiveModel { id: Set(ch.id), deployment_id: Set(*other), ..Default::default() }
+                            .update(self.db.connection())
+                            .await
+                            .map_err(|e| internal(e.to_string()))?;
+                    }
+                    None => {
+                        net_change::Entity::delete_by_id(ch.id).exec(self.db.connection()).await.map_err(|e| internal(e.to_string()))?;
+                    }
+                }
             }
         }
         Ok(())

@@ -28,10 +28,9 @@ use gantry_core::ServiceError;
 use gantry_core::jobs::JobContext;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::Semaphore;
 
 /// State shared by the VM workers of one run.
 struct Run {
@@ -44,20 +43,11 @@ struct Run {
     /// Nodes found unreachable during this run.
     down: std::sync::Mutex<BTreeSet<String>>,
     reservations: std::sync::Mutex<Reservations>,
-    node_sem: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
-    storage_sem: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     done: AtomicUsize,
     total: usize,
 }
 
 impl Run {
-    fn sem(map: &std::sync::Mutex<HashMap<String, Arc<Semaphore>>>, key: &str, n: usize) -> Arc<Semaphore> {
-        match map.lock() {
-            Ok(mut m) => m.entry(key.to_string()).or_insert_with(|| Arc::new(Semaphore::new(n.max(1)))).clone(),
-            Err(_) => Arc::new(Semaphore::new(n.max(1))),
-        }
-    }
-
     fn mark_down(&self, node: &str) {
         if let Ok(mut d) = self.down.lock() {
             d.insert(node.to_string());
@@ -68,12 +58,17 @@ impl Run {
         self.down.lock().map(|d| d.contains(node)).unwrap_or(false)
     }
 
-    /// The storage lock a clone of this template takes: cluster-wide for shared storage, per node otherwise.
-    fn storage_key(&self, t: u32, node: &str) -> String {
-        match self.templates.get(&t) {
-            Some(ti) if ti.shared => format!("shared:{}", ti.storages.join(",")),
-            Some(ti) => format!("{}:{}", node, ti.storages.join(",")),
-            None => format!("{node}:?"),
+    /// The storage lock a clone takes: the target storage of a full clone, else the
+    /// template's; cluster-wide for shared storage, per node otherwise.
+    fn storage_key(&self, t: u32, node: &str, target: Option<&str>) -> String {
+        let shared_target =
+            target.and_then(|s| self.view.try_lock().ok().and_then(|v| v.storages.get(node).and_then(|m| m.get(s)).copied()));
+        match (target, shared_target, self.templates.get(&t)) {
+            (Some(s), Some(true), _) => format!("{}:shared:{s}", self.cluster_id),
+            (Some(s), _, _) => format!("{}:{node}:{s}", self.cluster_id),
+            (None, _, Some(ti)) if ti.shared => format!("{}:shared:{}", self.cluster_id, ti.storages.join(",")),
+            (None, _, Some(ti)) => format!("{}:{node}:{}", self.cluster_id, ti.storages.join(",")),
+            (None, _, None) => format!("{}:{node}:?", self.cluster_id),
         }
     }
 }
@@ -81,6 +76,18 @@ impl Run {
 impl PveService {
     /// Runs (or resumes) a deployment.
     pub async fn run_deploy(&self, id: i64, ctx: &JobContext) -> Result<Value, ServiceError> {
+        let r = self.run_deploy_inner(id, ctx).await;
+        if let Err(e) = &r {
+            // Never leave a deployment "running" behind a job that ended.
+            if let Err(e2) = self.set_deployment(id, "failed").await {
+                tracing::warn!(deployment = id, error = %e2, "cannot mark the deployment failed");
+            }
+            ctx.log("error", &e.to_string()).await;
+        }
+        r
+    }
+
+    async fn run_deploy_inner(&self, id: i64, ctx: &JobContext) -> Result<Value, ServiceError> {
         let d = self.deployment_row(id).await?;
         let bp: Blueprint =
             serde_json::from_str(&d.spec).map_err(|e| ServiceError::Internal(format!("deployment {id} has a corrupt blueprint: {e}")))?;
@@ -114,9 +121,7 @@ impl PveService {
             view: tokio::sync::Mutex::new(view),
             bp: bp.clone(),
             down: std::sync::Mutex::new(BTreeSet::new()),
-            reservations: std::sync::Mutex::new(Reservations::default()),
-            node_sem: std::sync::Mutex::new(HashMap::new()),
-            storage_sem: std::sync::Mutex::new(HashMap::new()),
+            reservations: std::sync::Mutex::new(self.reservations(d.cluster_id).await.unwrap_or_default()),
             done: AtomicUsize::new(vms.len() - todo.len()),
             total: vms.len(),
         });
@@ -280,19 +285,39 @@ impl PveService {
         for a in &aliases {
             *need.entry(a.bridge.to_string()).or_insert(false) |= a.vlan.is_some();
         }
+        // A bridge that is listed but not active is someone's pending, unapplied change:
+        // applying now would apply it too, so stop and say so.
+        if let Some(p) = ifaces.iter().find(|i| need.contains_key(&i.iface) && !i.active) {
+            return Err(PveError {
+                kind: ErrorKind::Other,
+                status: None,
+                op: format!("network on {node}"),
+                message: format!("bridge '{}' on {node} has pending, unapplied changes; apply or revert them in Proxmox first", p.iface),
+                errors: BTreeMap::new(),
+            });
+        }
         let mut changes = Vec::new();
-        for (b, vlan) in need {
-            match ifaces.iter().find(|i| i.iface == b) {
-                None => {
-                    run.client.stage_bridge(&n, &b, "created by Gantry for stands").await?;
-                    changes.push((b, "created"));
+        let staged = async {
+            for (b, vlan) in need {
+                match ifaces.iter().find(|i| i.iface == b) {
+                    None => {
+                        run.client.stage_bridge(&n, &b, "created by Gantry for stands").await?;
+                        changes.push((b, "created"));
+                    }
+                    Some(i) if vlan && !i.bridge_vlan_aware => {
+                        run.client.stage_vlan_aware(&n, i, true).await?;
+                        changes.push((b, "vlan_aware"));
+                    }
+                    Some(_) => {}
                 }
-                Some(i) if vlan && !i.bridge_vlan_aware => {
-                    run.client.stage_vlan_aware(&n, i, true).await?;
-                    changes.push((b, "vlan_aware"));
-                }
-                Some(_) => {}
             }
+            Ok::<(), PveError>(())
+        }
+        .await;
+        if let Err(e) = staged {
+            // Nothing half-staged stays behind for someone else's apply.
+            let _ = run.client.revert_network(&n).await;
+            return Err(e);
         }
         if changes.is_empty() {
             return Ok(());
@@ -491,7 +516,7 @@ impl PveService {
                     v = self.swap_vmid(run, v).await?;
                     "planned".into()
                 }
-                Err(e) if e.kind == ErrorKind::NotFound || e.status == Some(500) => "planned".into(),
+                Err(e) if e.kind == ErrorKind::NotFound => "planned".into(),
                 Err(e) => return Err(VmError::pve(e)),
             };
         }
@@ -500,7 +525,12 @@ impl PveService {
             if v.status == "cloning"
                 && let Ok(cfg) = c.vm_config(&v.node, v.vmid as u32).await
             {
-                if !cfg.contains_key("lock") {
+                let mine = cfg.get("name").and_then(|n| n.as_str()) == Some(v.name.as_str());
+                if !mine {
+                    // The VMID holds someone else's VM: never adopt it; take another id.
+                    v = self.swap_vmid(run, v).await?;
+                    v.status = "planned".into();
+                } else if !cfg.contains_key("lock") {
                     v.status = "cloned".into();
                 } else {
                     return Err(VmError::msg("an earlier clone of this VM is still locked; clean it up or retry later"));
@@ -511,7 +541,7 @@ impl PveService {
             v = self.clone_one(run, v).await?;
         }
         if v.status == "cloned" {
-            let node_sem = Run::sem(&run.node_sem, &v.node, self.settings.per_node);
+            let node_sem = self.semaphore(&format!("{}:node:{}", run.cluster_id, v.node), self.settings.per_node);
             let _p = node_sem.acquire().await.map_err(|_| VmError::msg("shutting down"))?;
             let mut p: Vec<(String, String)> = vec![];
             if let Some(cores) = spec.cores {
@@ -548,7 +578,12 @@ impl PveService {
             let (node, id) = (v.node.clone(), v.vmid as u32);
             if let Ok(p) = pool.parse::<PoolId>() {
                 let ids = [id];
-                PveClient::retrying("pool", scale, || c.pool_add_vms(&p, &ids)).await.map_err(VmError::pve)?;
+                match PveClient::retrying("pool", scale, || c.pool_add_vms(&p, &ids)).await {
+                    Ok(()) => {}
+                    // A retry after the pool step: already in this pool is done (another pool says "of pool").
+                    Err(e) if e.message.contains("already a pool member") && !e.message.contains("of pool") => {}
+                    Err(e) => return Err(VmError::pve(e)),
+                }
             }
             if spec.start && c.vm_status(&node, id).await.map_err(VmError::pve)? != "running" {
                 let upid = PveClient::retrying("start", scale, || c.vm_power(&node, id, "start")).await.map_err(VmError::pve)?;
@@ -618,8 +653,10 @@ impl PveService {
                 }
                 Err(e) => return Err(VmError::pve(e)),
             }
-            let node_sem = Run::sem(&run.node_sem, &v.node, self.settings.per_node);
-            let storage_sem = Run::sem(&run.storage_sem, &run.storage_key(v.template_vmid as u32, &v.node), self.settings.per_storage);
+            // Shared by every deployment in this process: the limits protect the cluster, not one run.
+            let node_sem = self.semaphore(&format!("{}:node:{}", run.cluster_id, v.node), self.settings.per_node);
+            let storage_sem =
+                self.semaphore(&run.storage_key(v.template_vmid as u32, &v.node, v.storage.as_deref()), self.settings.per_storage);
             let _n = node_sem.acquire().await.map_err(|_| VmError::msg("shutting down"))?;
             let _s = storage_sem.acquire().await.map_err(|_| VmError::msg("shutting down"))?;
             let req = crate::api::CloneRequest {
@@ -643,7 +680,15 @@ impl PveService {
             .map_err(VmError::svc)?;
             v.attempts += 1;
             let r = match c.clone_vm(&req).await {
-                Ok(upid) => c.wait_task(&upid, self.settings.task_timeout, self.settings.poll).await.map(|_| ()),
+                Ok(upid) => {
+                    // From here the clone exists (or existed): never re-place it or give up its VMID.
+                    match c.wait_task(&upid, self.settings.task_timeout, self.settings.poll).await {
+                        Ok(_) => Ok(()),
+                        // A storage lock timeout fails the task and Proxmox removes the new config: clone again.
+                        Err(e) if e.kind == ErrorKind::LockTimeout && attempt < lock_policy.attempts => Err(e),
+                        Err(e) => return Err(VmError::pve(e)),
+                    }
+                }
                 Err(e) => Err(e),
             };
             match r {
@@ -665,7 +710,28 @@ impl PveService {
                 }
                 Err(e) if e.kind == ErrorKind::AlreadyExists => {
                     drop((_n, _s));
-                    v = self.swap_vmid(run, v).await?;
+                    // Our own earlier request may have landed (a retried call): adopt the VM if it is ours.
+                    match self.guest(c, v.vmid as u32).await {
+                        Some(g) if g.name == v.name => {
+                            if !self.wait_unlocked(c, &g.node, v.vmid as u32).await {
+                                return Err(VmError::msg("a clone of this VM is still running on the cluster"));
+                            }
+                            v.node = g.node.clone();
+                            v.status = "cloned".into();
+                            self.update_vm(vm::ActiveModel {
+                                id: Set(v.id),
+                                node: Set(v.node.clone()),
+                                status: Set(v.status.clone()),
+                                error: Set(None),
+                                updated_at: Set(Utc::now()),
+                                ..Default::default()
+                            })
+                            .await
+                            .map_err(VmError::svc)?;
+                            return Ok(v);
+                        }
+                        _ => v = self.swap_vmid(run, v).await?,
+                    }
                 }
                 Err(e) if e.kind == ErrorKind::LockTimeout && attempt < lock_policy.attempts => {
                     drop((_n, _s));
@@ -674,18 +740,38 @@ impl PveService {
                     tokio::time::sleep(d).await;
                 }
                 Err(e) if e.kind == ErrorKind::NodeUnreachable && e.status.is_some() => {
-                    // 595: pveproxy could not reach a node. Before the clone exists, move the VM.
+                    // 595 on the clone call, before any task exists. The call went to the template's
+                    // node; with a target, the target may be the one that is down. Ask the template's node.
                     drop((_n, _s));
-                    if v.template_node != v.node || !run.is_down(&v.node) {
-                        run.mark_down(&v.node);
-                    }
-                    if run.is_down(&v.template_node) || v.node == v.template_node {
+                    let template_up = v.node != v.template_node && c.vm_status(&v.template_node, v.template_vmid as u32).await.is_ok();
+                    if !template_up {
+                        run.mark_down(&v.template_node);
                         return Err(VmError::pve(e));
                     }
+                    run.mark_down(&v.node);
                 }
                 Err(e) => return Err(VmError::pve(e)),
             }
         }
+    }
+
+    /// A guest by VMID anywhere on the cluster (from the live resource list).
+    async fn guest(&self, c: &PveClient, vmid: u32) -> Option<crate::api::Resource> {
+        c.resources(Some("vm")).await.ok()?.into_iter().find(|r| r.vmid == Some(vmid as u64))
+    }
+
+    /// Waits until a VM's clone lock is gone (false if it stays locked past the task timeout).
+    async fn wait_unlocked(&self, c: &PveClient, node: &str, vmid: u32) -> bool {
+        let deadline = std::time::Instant::now() + self.settings.task_timeout;
+        while std::time::Instant::now() < deadline {
+            match c.vm_config(node, vmid).await {
+                Ok(cfg) if !cfg.contains_key("lock") => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+            tokio::time::sleep(self.settings.poll.max(std::time::Duration::from_millis(50))).await;
+        }
+        false
     }
 
     async fn swap_vmid(&self, run: &Run, mut v: vm::Model) -> Result<vm::Model, VmError> {

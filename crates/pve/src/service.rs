@@ -120,7 +120,8 @@ pub struct ClusterInput {
     pub username: Option<String>,
     /// The token secret or password; on update, omit to keep the stored one.
     #[serde(default)]
-    pub secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub secret: Option<SecretString>,
     /// SHA-256 fingerprint of the API certificate (or `ca_pem`).
     #[serde(default)]
     pub fingerprint: Option<String>,
@@ -308,6 +309,8 @@ pub struct PveService {
     pub(crate) net_locks: std::sync::Mutex<HashMap<(i64, String), NetLock>>,
     pub(crate) api_errors: Counter,
     pub(crate) vm_results: Counter,
+    /// Concurrency limits per node and per storage, shared by every deployment in this process.
+    semaphores: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl PveService {
@@ -331,6 +334,15 @@ impl PveService {
             net_locks: std::sync::Mutex::new(HashMap::new()),
             api_errors,
             vm_results,
+            semaphores: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The semaphore for one limit (`{cluster}:node:{node}`, `{cluster}:{node}:{storage}`…).
+    pub(crate) fn semaphore(&self, key: &str, permits: usize) -> Arc<tokio::sync::Semaphore> {
+        match self.semaphores.lock() {
+            Ok(mut m) => m.entry(key.to_string()).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits.max(1)))).clone(),
+            Err(_) => Arc::new(tokio::sync::Semaphore::new(permits.max(1))),
         }
     }
 
@@ -452,7 +464,7 @@ impl PveService {
                 self.settings.vmid_range
             }
         };
-        let secret_enc = match (b.secret.as_deref().filter(|s| !s.is_empty()), existing) {
+        let secret_enc = match (b.secret.as_ref().map(|s| s.expose_secret()).filter(|s| !s.is_empty()), existing) {
             (Some(s), _) => self.keyring.encrypt(SECRET_CONTEXT, s.as_bytes()).map_err(|e| ServiceError::Internal(e.to_string()))?,
             (None, Some(m)) if m.auth_kind == kind => m.secret_enc.clone(),
             _ => {
@@ -1056,8 +1068,7 @@ impl PveService {
     ) -> Result<Job, ServiceError> {
         let d = self.deployment_row(id).await?;
         if let Some(j) = d.job_id
-            && let Ok(job) = self.jobs.get(gantry_core::ids::JobId(j)).await
-            && !job.status.is_final()
+            && self.jobs.get(gantry_core::ids::JobId(j)).await.map(|job| !job.status.is_final()).unwrap_or(true)
         {
             return Err(ServiceError::InvalidState(format!("job {j} is still working on deployment {id}; wait for it to finish")));
         }
@@ -1068,16 +1079,21 @@ impl PveService {
         let _w = self.db.write_guard().await;
         let txn = self.db.connection().begin().await.map_err(db_err)?;
         let job = gantry_store::insert_job(&txn, job).await?;
-        deployment::ActiveModel {
-            id: Set(id),
-            job_id: Set(Some(job.id.0)),
-            status: Set(status.into()),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
+        // The claim: only the request that still sees the job it checked takes the deployment
+        // (a double click or another replica loses and gets a 409).
+        let mut claim = deployment::Entity::update_many()
+            .col_expr(deployment::Column::JobId, sea_orm::sea_query::Expr::value(job.id.0))
+            .col_expr(deployment::Column::Status, sea_orm::sea_query::Expr::value(status))
+            .col_expr(deployment::Column::UpdatedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+            .filter(deployment::Column::Id.eq(id));
+        claim = match d.job_id {
+            Some(j) => claim.filter(deployment::Column::JobId.eq(j)),
+            None => claim.filter(deployment::Column::JobId.is_null()),
+        };
+        if claim.exec(&txn).await.map_err(db_err)?.rows_affected == 0 {
+            txn.rollback().await.map_err(db_err)?;
+            return Err(ServiceError::InvalidState(format!("another request just started work on deployment {id}; reload and try again")));
         }
-        .update(&txn)
-        .await
-        .map_err(db_err)?;
         gantry_store::write_trail(
             &txn,
             Trail::audit(AuditDraft::new(actor, action, "pve_deployment", Some(id.to_string()), json!({"job_id": job.id.0}))),

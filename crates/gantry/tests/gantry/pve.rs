@@ -389,6 +389,11 @@ async fn clusters_blueprints_and_a_small_stand(backend: Backend) {
     let r = s.post("/api/v1/pve/stands/plan", json!({"cluster_id": tid, "blueprint": "yaml-lab", "users": ["ok@pve", "not a user"]})).await;
     let p = expect_problem(r, 422, "validation_failed").await;
     assert!(p.to_string().contains("users[1]"), "{p}");
+    // Two users whose names fold to one pool name are refused (they would share a pool).
+    let r =
+        s.post("/api/v1/pve/stands/plan", json!({"cluster_id": tid, "blueprint": "yaml-lab", "users": ["j.doe@pve", "j-doe@ldap"]})).await;
+    let p = expect_problem(r, 422, "validation_failed").await;
+    assert!(p.to_string().contains("would share the pool"), "{p}");
     let mut bad = blueprint("bad-template");
     bad["vms"][0]["template"] = json!("no-such-template");
     let r = s.post("/api/v1/pve/stands/deploy", json!({"cluster_id": tid, "spec": bad, "users": ["u1@pve"]})).await;

@@ -229,7 +229,24 @@ impl PveClient {
             rb = rb.header(k, v);
         }
         self.0.sent.fetch_add(1, Ordering::Relaxed);
-        let resp = rb.send().await.map_err(|e| transport_error(op, &e))?;
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            // A write that may have reached Proxmox must not be sent again to another
+            // endpoint (a clone would run twice): only connection failures and reads fail over.
+            Err(e) if !e.is_connect() && method != Method::Get => {
+                return Err(PveError {
+                    kind: ErrorKind::Other,
+                    status: None,
+                    op: op.to_string(),
+                    message: format!(
+                        "sent, but no answer arrived ({}); the outcome is unknown, so it is not repeated",
+                        transport_error(op, &e).message
+                    ),
+                    errors: BTreeMap::new(),
+                });
+            }
+            Err(e) => return Err(transport_error(op, &e)),
+        };
         read_envelope(op, resp).await
     }
 

@@ -75,6 +75,9 @@ pub(crate) async fn update(c: Call) -> Result<Value, ApiError> {
         if delete {
             continue;
         }
+        if vm.pool.as_deref() == Some(id.as_str()) {
+            return Err(ApiError::internal(format!("VM {vmid} is already a pool member")));
+        }
         if let Some(other) = &vm.pool
             && *other != id
             && !allow_move

@@ -182,7 +182,7 @@ fn size_bytes(s: &str) -> Option<u64> {
 }
 
 fn size_text(b: u64) -> String {
-    if b % (1 << 30) == 0 { format!("{}G", b >> 30) } else { format!("{}M", b >> 20) }
+    if b.is_multiple_of(1 << 30) { format!("{}G", b >> 30) } else { format!("{}M", b >> 20) }
 }
 
 /// `PUT …/resize`: grows a disk (absolute or `+delta`), as a task; shrinking is refused like Proxmox does.
