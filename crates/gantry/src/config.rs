@@ -218,7 +218,7 @@ impl Default for PveConfig {
             vmid_range: "10000-19999".into(),
             max_parallel: 16,
             per_node: 4,
-            per_storage: 2,
+            per_storage: 8,
             task_timeout_seconds: 3600,
             poll_ms: 250,
             retry_scale: 1.0,

@@ -124,41 +124,65 @@ impl PveService {
             c.resources(Some("vm")).await.map_err(to_service)?.into_iter().filter_map(|r| r.vmid.map(|v| (v as u32, r))).collect();
         let total = stands.len().max(1);
         let mut failures = Vec::new();
-        for (i, s) in stands.iter().enumerate() {
-            if ctx.cancel.is_cancelled() {
-                break;
-            }
-            self.set_stand(s.id, "cleaning", None).await?;
-            let mine: Vec<vm::Model> = vms.iter().filter(|v| v.stand_id == s.id && v.status != "destroyed").cloned().collect();
-            let errs: Vec<String> = futures_util::stream::iter(mine)
-                .map(|v| {
-                    let c = c.clone();
-                    let g = guests.get(&(v.vmid as u32)).cloned();
-                    async move { self.destroy_one(&c, &v, g, id).await.err().map(|e| format!("{} ({}): {e}", v.name, v.vmid)) }
-                })
-                .buffer_unordered(self.settings.per_node.max(1) * 2)
-                .filter_map(|e| async move { e })
-                .collect()
-                .await;
-            let r = if errs.is_empty() {
-                self.remove_access(&c, s, &bp.role, remove_users).await.map_err(|e| vec![e.detail()])
-            } else {
-                Err(errs)
-            };
-            match r {
-                Ok(()) => self.set_stand(s.id, "removed", None).await?,
-                Err(e) => {
-                    let m = e.join("; ");
-                    ctx.log("error", &format!("{}: {m}", s.userid)).await;
-                    failures.push(json!({"user": s.userid, "error": m}));
-                    self.set_stand(s.id, "failed", Some(m)).await?;
+        // Stands are independent: clean several at once (each VM's own calls are bounded per node
+        // by Proxmox's locks and retried); a stand's own order (VMs, ACL, pool, user) stays strict.
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Result<Option<Value>, ServiceError>> = futures_util::stream::iter(stands.clone())
+            .map(|s: stand::Model| {
+                let c = c.clone();
+                let vms = &vms;
+                let guests = &guests;
+                let bp = &bp;
+                let done = &done;
+                async move {
+                    if ctx.cancel.is_cancelled() {
+                        return Ok(None);
+                    }
+                    self.set_stand(s.id, "cleaning", None).await?;
+                    let mine: Vec<vm::Model> = vms.iter().filter(|v| v.stand_id == s.id && v.status != "destroyed").cloned().collect();
+                    let errs: Vec<String> = futures_util::stream::iter(mine)
+                        .map(|v| {
+                            let c = c.clone();
+                            let g = guests.get(&(v.vmid as u32)).cloned();
+                            async move { self.destroy_one(&c, &v, g, id).await.err().map(|e| format!("{} ({}): {e}", v.name, v.vmid)) }
+                        })
+                        .buffer_unordered(self.settings.per_node.max(1) * 2)
+                        .filter_map(|e| async move { e })
+                        .collect()
+                        .await;
+                    let r = if errs.is_empty() {
+                        self.remove_access(&c, &s, &bp.role, remove_users).await.map_err(|e| vec![e.detail()])
+                    } else {
+                        Err(errs)
+                    };
+                    let failure = match r {
+                        Ok(()) => {
+                            self.set_stand(s.id, "removed", None).await?;
+                            None
+                        }
+                        Err(e) => {
+                            let m = e.join("; ");
+                            ctx.log("error", &format!("{}: {m}", s.userid)).await;
+                            self.set_stand(s.id, "failed", Some(m.clone())).await?;
+                            Some(json!({"user": s.userid, "error": m}))
+                        }
+                    };
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    ctx.progress(
+                        (n * 90 / total) as i32,
+                        &format!("{}: {}", s.userid, if failure.is_none() { "removed" } else { "cleanup failed" }),
+                    )
+                    .await;
+                    Ok(failure)
                 }
-            }
-            ctx.progress(
-                ((i + 1) * 90 / total) as i32,
-                &format!("{}: {}", s.userid, if failures.is_empty() { "removed" } else { "cleanup failed" }),
-            )
+            })
+            .buffer_unordered(self.settings.max_parallel.clamp(1, 16))
+            .collect()
             .await;
+        for r in results {
+            if let Some(f) = r? {
+                failures.push(f);
+            }
         }
         let left = stand::Entity::find()
             .filter(stand::Column::DeploymentId.eq(id))

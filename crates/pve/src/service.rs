@@ -68,7 +68,7 @@ impl Default for PveSettings {
             vmid_range: VmidRange::default(),
             max_parallel: 16,
             per_node: 4,
-            per_storage: 2,
+            per_storage: 8,
             task_timeout: Duration::from_secs(3600),
             poll: Duration::from_millis(250),
             retry_scale: 1.0,
