@@ -5,7 +5,7 @@
 use crate::model::Fingerprint;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::Arc;
@@ -99,7 +99,3 @@ impl ServerCertVerifier for Pinned {
         self.algs.supported_schemes()
     }
 }
-
-/// Keeps `CryptoProvider` imported for the doc link above.
-#[allow(dead_code)]
-fn _provider(_: &CryptoProvider) {}
