@@ -247,8 +247,8 @@ describe("gantry admin panel", { concurrency: false }, () => {
   });
 
   test("modules that are not built yet say so honestly", async () => {
-    await nav("Tasks");
-    await page.getByRole("heading", { name: "Tasks is not available yet in this version" }).waitFor();
+    await nav("Monitoring");
+    await page.getByRole("heading", { name: "Monitoring is not available yet in this version" }).waitFor();
     assert.equal(await page.getByRole("table").count(), 0);
     await noHorizontalOverflow();
     await shoot("11-module-not-available");

@@ -28,6 +28,8 @@ import { UsersPage } from "./pages/UsersPage";
 
 // The Proxmox module is its own chunk, loaded when it is opened.
 const ProxmoxSection = lazy(() => import("./pages/proxmox/ProxmoxSection"));
+// So is the Tasks page (it brings the Markdown renderer).
+const TasksPage = lazy(() => import("./pages/TasksPage"));
 
 export function App() {
   return (
@@ -73,6 +75,7 @@ function Root() {
             <Route path="domains/:id/edit" element={<RequireRole role="operator"><DomainFormPage /></RequireRole>} />
             <Route path="certificates" element={<CertificatesPage />} />
             <Route path="proxmox/*" element={<Suspense fallback={<Loading />}><ProxmoxSection /></Suspense>} />
+            <Route path="tasks" element={<Suspense fallback={<Loading />}><TasksPage /></Suspense>} />
             <Route path="users" element={<RequireRole role="admin"><UsersPage /></RequireRole>} />
             <Route path="audit" element={<RequireRole role="admin"><AuditPage /></RequireRole>} />
             {UNAVAILABLE_MODULES.map((m) => (

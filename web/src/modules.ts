@@ -32,7 +32,7 @@ export const NAV: NavSection[] = [
       { path: "/proxy", label: "Proxy", icon: "⇄", minRole: "viewer", available: true, summary: "The nginx reverse proxy on each server: generations, drift and fleet rollouts." },
       { path: "/certificates", label: "Certificates", icon: "◈", minRole: "viewer", available: true, summary: "Issue and renew TLS certificates and watch their expiry." },
       { path: "/proxmox", label: "Proxmox", icon: "▦", minRole: "viewer", available: true, summary: "Proxmox VE clusters, stand blueprints, and per-user stands deployed from them." },
-      { path: "/tasks", label: "Tasks", icon: "☰", minRole: "viewer", available: false, summary: "Run and schedule operational tasks across servers." },
+      { path: "/tasks", label: "Tasks", icon: "☰", minRole: "viewer", available: true, summary: "The team's task tracker: what needs doing on the infrastructure, who does it and by when." },
       { path: "/monitoring", label: "Monitoring", icon: "∿", minRole: "viewer", available: false, summary: "Health checks, metrics and alerts for your infrastructure." },
     ],
   },

@@ -9,6 +9,7 @@ import { CopyField } from "../components/CopyField";
 import { PageHeader } from "../components/Layout";
 import { ServerCheckProgress } from "../components/ServerCheck";
 import { ServerProxy } from "../components/ServerProxy";
+import { ServerTasks } from "../components/ServerTasks";
 import { EmptyState, ErrorState, Loading } from "../components/States";
 import { useToast } from "../components/Toasts";
 import { formatDateTime, formatRelative } from "../lib/format";
@@ -261,6 +262,8 @@ export function ServerDetailPage() {
           ) : null}
         </section>
       </div>
+
+      <ServerTasks serverId={s.id} serverName={s.name} />
 
       <ServerProxy serverId={s.id} serverName={s.name} />
 
