@@ -2,7 +2,7 @@
 // complete, filter and search, reorder by drag and by keyboard (checked
 // through the API), the drawer (Markdown description, an attachment dropped
 // in and downloaded byte for byte), live updates from another session, and
-// the server page's open tasks. No fleet: the server is only a record on a
+// the server page's open tasks, and a self-registered viewer. No fleet: the server is only a record on a
 // documentation address that nothing contacts (probes are off).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -20,7 +20,7 @@ let browser;
 let page;
 let adm;
 let serverId;
-const { shoot, noHorizontalOverflow, signInToDashboard, nav } = pageKit(() => page);
+const { shoot, noHorizontalOverflow, signInToDashboard, signOut, nav } = pageKit(() => page);
 const problems = problemSink();
 
 const table = () => page.getByRole("table", { name: "Tasks" });
@@ -49,7 +49,7 @@ async function quickAdd(title) {
 describe("tasks page", { concurrency: false }, () => {
   before(async () => {
     prepareSuite(/^7\d-/);
-    gantry = await startGantry({ env: { GANTRY_SERVERS__PROBE_INTERVAL_SECONDS: "0" } });
+    gantry = await startGantry({ env: { GANTRY_SERVERS__PROBE_INTERVAL_SECONDS: "0", GANTRY_AUTH__SELF_REGISTRATION: "true" } });
     adm = await apiSession(gantry.url, "admin", ADMIN_PASSWORD);
     // 192.0.2.0/24 is TEST-NET-1: a record only, never contacted (no check is run).
     const srv = await adm("POST", "/api/v1/servers", { name: "web-1", address: "192.0.2.10", credentials: { generate: true } });
@@ -215,6 +215,29 @@ describe("tasks page", { concurrency: false }, () => {
     await drawer.getByRole("list", { name: "Links of this task" }).getByRole("link", { name: "web-1" }).waitFor();
     await page.keyboard.press("Escape");
     await drawer.waitFor({ state: "detached" });
+  });
+
+  test("self-registration: a new account is a viewer and sees the tasks read-only", async () => {
+    await signOut();
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("heading", { name: "Create account", level: 1 }).waitFor();
+    await page.getByLabel("Username").fill("newcomer");
+    await page.getByLabel("Display name").fill("New Comer");
+    await page.getByLabel("Password").fill("newcomer-password-1");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await nav("Tasks");
+    await row("Patch web-1").waitFor();
+    assert.equal(await page.getByRole("textbox", { name: "New task" }).count(), 0, "no quick add for viewers");
+    assert.equal(await row("Patch web-1").getByRole("checkbox").isDisabled(), true);
+    assert.equal(await row("Patch web-1").getAttribute("draggable"), "false");
+    assert.equal(await row("Patch web-1").getByRole("button", { name: /Edit title/ }).count(), 0);
+    await row("Patch web-1").getByRole("button", { name: "Open Patch web-1" }).click();
+    const drawer = page.getByRole("dialog", { name: "Patch web-1" });
+    await drawer.getByText("urgent").waitFor();
+    assert.equal(await drawer.getByRole("combobox").count(), 0, "nothing to edit");
+    assert.equal(await drawer.getByRole("button", { name: "Delete task" }).count(), 0);
+    await page.keyboard.press("Escape");
   });
 
   test("no console errors, no CSP violations", () => assertNoProblems(problems));
