@@ -85,6 +85,20 @@ impl AccountService {
         })
     }
 
+    /// Self-registration: creates a viewer account when `auth.self_registration` is on.
+    pub async fn register(
+        &self,
+        username: String,
+        display_name: Option<String>,
+        password: SecretString,
+        actor: &Actor,
+    ) -> Result<User, ServiceError> {
+        if !self.auth.settings().self_registration {
+            return Err(ServiceError::Forbidden("self-registration is turned off; ask an admin for an account".into()));
+        }
+        self.create(CreateUser { username, display_name, role: Role::Viewer, password }, actor).await
+    }
+
     /// Changes a user. `if_match` is the version the caller last saw; without
     /// it the current version is used (last write wins, but still atomic).
     pub async fn update(&self, id: UserId, if_match: Option<i64>, input: ChangeUser, actor: &Actor) -> Result<User, ServiceError> {

@@ -89,6 +89,8 @@ pub struct AuthSettings {
     pub cache_ttl: Duration,
     /// Longest allowed API-token lifetime.
     pub max_token_ttl: Duration,
+    /// Anyone may create a viewer account (`POST /api/v1/auth/register`).
+    pub self_registration: bool,
 }
 
 impl Default for AuthSettings {
@@ -101,6 +103,7 @@ impl Default for AuthSettings {
             max_lockout: Duration::from_secs(15 * 60),
             cache_ttl: Duration::from_secs(5),
             max_token_ttl: Duration::from_secs(2 * 365 * 24 * 3600),
+            self_registration: false,
         }
     }
 }

@@ -84,6 +84,7 @@ fn auth_settings(cfg: &Config) -> AuthSettings {
         session_idle: Duration::from_secs(cfg.auth.session_idle_minutes * 60),
         max_failures: cfg.auth.max_failures,
         max_lockout: Duration::from_secs(cfg.auth.max_lockout_seconds),
+        self_registration: cfg.auth.self_registration,
         ..AuthSettings::default()
     }
 }

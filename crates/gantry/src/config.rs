@@ -48,11 +48,13 @@ pub struct AuthConfig {
     pub max_failures: u32,
     /// Longest enforced wait once throttled, seconds.
     pub max_lockout_seconds: u64,
+    /// Anyone who can reach the panel may create an account (role viewer).
+    pub self_registration: bool,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { session_ttl_hours: 12, session_idle_minutes: 120, max_failures: 5, max_lockout_seconds: 900 }
+        Self { session_ttl_hours: 12, session_idle_minutes: 120, max_failures: 5, max_lockout_seconds: 900, self_registration: false }
     }
 }
 
@@ -229,6 +231,24 @@ impl Default for PveConfig {
     }
 }
 
+/// Tasks module tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TasksConfig {
+    /// Largest attachment, bytes.
+    pub max_attachment_bytes: u64,
+    /// Attachment objects no task refers to are removed once older than this, seconds.
+    pub orphan_grace_seconds: u64,
+    /// How often the attachment sweeper runs, seconds (0 turns it off).
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        Self { max_attachment_bytes: 25 * 1024 * 1024, orphan_grace_seconds: 3600, sweep_interval_seconds: 600 }
+    }
+}
+
 /// Proxy module tuning.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -327,6 +347,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Proxmox VE stands.
     pub pve: PveConfig,
+    /// Tasks.
+    pub tasks: TasksConfig,
 }
 
 impl Default for Config {
@@ -354,6 +376,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             tls: TlsConfig::default(),
             pve: PveConfig::default(),
+            tasks: TasksConfig::default(),
         }
     }
 }
@@ -568,6 +591,9 @@ impl Config {
         }
         if !(0.001..=10.0).contains(&self.pve.retry_scale) {
             return bad("pve.retry_scale", "must be between 0.001 and 10");
+        }
+        if self.tasks.max_attachment_bytes < 1024 || self.tasks.max_attachment_bytes > 5 * 1024 * 1024 * 1024 {
+            return bad("tasks.max_attachment_bytes", "must be between 1024 and 5368709120 (5 GiB)");
         }
         if !(0.5..=0.9).contains(&self.tls.renew_fraction) {
             return bad("tls.renew_fraction", "must be between 0.5 and 0.9");

@@ -8,6 +8,7 @@ use gantry_proxy::{ProxyModule, ProxySettings};
 use gantry_pve::{PveModule, PveSettings};
 use gantry_servers::{ServersModule, ServersSettings};
 use gantry_ssh::Timeouts;
+use gantry_tasks::{TasksModule, TasksSettings};
 use gantry_tls::{TlsModule, TlsSettings};
 use std::time::Duration;
 
@@ -64,6 +65,13 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
                 request_timeout: Duration::from_secs(cfg.pve.request_timeout_seconds.max(1)),
                 ticket_renew_after: Duration::from_secs(cfg.pve.ticket_renew_seconds.max(1)),
                 reservation_window: Duration::from_secs(cfg.pve.reservation_window_seconds),
+            },
+        }),
+        Box::new(TasksModule {
+            settings: TasksSettings {
+                max_attachment_bytes: cfg.tasks.max_attachment_bytes,
+                orphan_grace: Duration::from_secs(cfg.tasks.orphan_grace_seconds),
+                sweep_interval: Duration::from_secs(cfg.tasks.sweep_interval_seconds),
             },
         }),
     ]

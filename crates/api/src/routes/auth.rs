@@ -19,7 +19,13 @@ use utoipa_axum::routes;
 
 /// Routes of this group.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me)).routes(routes!(change_password))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(options))
+        .routes(routes!(register))
 }
 
 /// Credentials for a browser login.
@@ -138,4 +144,50 @@ async fn me(Viewer(c): Viewer) -> Json<Me> {
 async fn change_password(State(state): State<AppState>, Viewer(c): Viewer, ApiJson(req): ApiJson<PasswordChange>) -> ApiResult<StatusCode> {
     state.auth.change_own_password(&c.principal, req.current_password, req.new_password, &c.actor).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the login page may offer.
+#[derive(Serialize, ToSchema)]
+pub struct AuthOptions {
+    /// `POST /api/v1/auth/register` is open.
+    pub self_registration: bool,
+}
+
+/// What the login page may offer (no authentication needed).
+#[utoipa::path(get, path = "/api/v1/auth/options", tag = "auth", responses((status = 200, body = AuthOptions)))]
+async fn options(State(state): State<AppState>) -> Json<AuthOptions> {
+    Json(AuthOptions { self_registration: state.auth.settings().self_registration })
+}
+
+/// A self-registration.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Password (at least 10 characters).
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+/// Create your own account with the viewer role, when `auth.self_registration` is on.
+///
+/// Log in afterwards with `POST /api/v1/auth/login`. An admin can raise the role.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = User), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn register(State(state): State<AppState>, meta: Meta, ApiJson(req): ApiJson<RegisterRequest>) -> ApiResult<Response> {
+    let actor = gantry_core::audit::Actor {
+        user_id: None,
+        name: "self-registration".into(),
+        role: None,
+        request_id: meta.request_id,
+        client_ip: meta.client_ip,
+    };
+    let user = state.accounts.register(req.username, req.display_name, req.password, &actor).await.map_err(|e| match e {
+        gantry_core::ServiceError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "registration_disabled", m),
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
 }

@@ -25,6 +25,7 @@ mod proxy;
 mod pve;
 mod pve_cli;
 mod servers;
+mod tasks;
 mod tls;
 mod tokens;
 mod users;
