@@ -2,7 +2,7 @@
 // "Load more" instead of pages. `refresh()` re-reads everything loaded so far
 // in one request (used after live events), so the rows a user scrolled to
 // stay. Answers to superseded requests are dropped, and the list starts again
-// when the filters change.
+// when the filters change (the old rows stay, dimmed, until the answer).
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Page } from "../api/client";
 
@@ -69,8 +69,8 @@ export function useLoadMoreList<T, F>(
     [],
   );
 
+  // Rows stay visible (dimmed) while the first page of new filters loads.
   useEffect(() => {
-    setItemsState(undefined);
     run(pageSize, undefined, false);
   }, [key, pageSize, tick, run]);
 
