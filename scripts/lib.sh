@@ -52,3 +52,22 @@ stop_host_services() {
     fi
   fi
 }
+
+# need_moto: an S3-compatible server for the attachment tests (moto, from
+# PyPI). Uses moto_server from PATH, or installs it into a virtualenv under
+# ~/.cache (system Pythons may refuse pip installs); exports GANTRY_MOTO_BIN.
+need_moto() {
+  if command -v moto_server >/dev/null 2>&1; then
+    GANTRY_MOTO_BIN="$(command -v moto_server)"
+  else
+    local venv="${XDG_CACHE_HOME:-$HOME/.cache}/gantry/moto-venv"
+    if [ ! -x "$venv/bin/moto_server" ]; then
+      step "installing moto (S3-compatible test server) into $venv"
+      command -v python3 >/dev/null || need_pkg python3 python3
+      python3 -m venv "$venv" 2>/dev/null || { need_pkg python3 python3-venv && as_root apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+      "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+    fi
+    GANTRY_MOTO_BIN="$venv/bin/moto_server"
+  fi
+  export GANTRY_MOTO_BIN
+}
