@@ -468,23 +468,31 @@ async fn upload(s: &Session, task: i64, filename: &str, ct: &str, data: &[u8]) -
         .unwrap()
 }
 
-/// Sends the headers and part of a multipart body, then drops the connection.
-async fn interrupted_upload(s: &Session, task: i64, cookie: &str) {
-    use tokio::io::AsyncWriteExt as _;
+/// Sends a multipart upload over a raw socket: all of it (returns the status
+/// line), or half of it before dropping the connection.
+async fn raw_upload(s: &Session, task: i64, cookie: &str, complete: bool) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let addr = s.base.trim_start_matches("http://").to_string();
-    let (ct, body) = multipart("big.bin", "application/octet-stream", &vec![7u8; 2 * 1024 * 1024]);
+    let (ct, body) = multipart("big.bin", "application/octet-stream", &vec![7u8; 512 * 1024]);
     let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
-        "POST /api/v1/tasks/{task}/attachments HTTP/1.1\r\nHost: {addr}\r\nCookie: gantry_session={cookie}\r\nX-CSRF-Token: {}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/v1/tasks/{task}/attachments HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: gantry_session={cookie}\r\nX-CSRF-Token: {}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
         s.csrf.clone().unwrap_or_default(),
         body.len()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
+    if complete {
+        tcp.write_all(&body).await.unwrap();
+        let mut response = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut response)).await;
+        return String::from_utf8_lossy(&response).lines().next().unwrap_or("").to_string();
+    }
     tcp.write_all(&body[..body.len() / 2]).await.unwrap();
     tcp.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(tcp);
     tokio::time::sleep(Duration::from_millis(500)).await;
+    String::new()
 }
 
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -571,10 +579,17 @@ async fn attachments_on_the_local_filesystem(backend: Backend) {
         .unwrap();
     assert!(r.status() == StatusCode::UNPROCESSABLE_ENTITY || r.status() == StatusCode::BAD_REQUEST, "{}", r.status());
     expect_problem(upload(&op, 99999, "a.txt", "text/plain", b"a").await, 404, "not_found").await;
-    // An interrupted upload leaves no row, no object and no staging file.
-    interrupted_upload(&op, task, &cookie).await;
+    assert_eq!(files_under(&store).len(), 1, "no object from refused uploads");
+    // The raw-socket upload reaches the handler (so the interrupted one below does too)...
+    let status = raw_upload(&op, task, &cookie, true).await;
+    assert!(status.starts_with("HTTP/1.1 201"), "{status}");
+    let raw = op.json(&format!("/api/v1/tasks/{task}/attachments")).await;
+    assert_eq!(raw.as_array().unwrap().len(), 2);
+    assert_eq!(op.delete(&format!("/api/v1/tasks/{task}/attachments/{}", raw[1]["id"])).await.status(), StatusCode::NO_CONTENT);
+    // ...and an interrupted upload leaves no row, no object and no staging file.
+    raw_upload(&op, task, &cookie, false).await;
     assert_eq!(op.json(&format!("/api/v1/tasks/{task}/attachments")).await.as_array().unwrap().len(), 1);
-    assert_eq!(files_under(&store).len(), 1, "no object from refused or interrupted uploads");
+    assert_eq!(files_under(&store).len(), 1, "no object from the interrupted upload");
     assert!(files_under(&staging).is_empty(), "no staging leftovers: {:?}", files_under(&staging));
 
     // Deleting an attachment removes its object.
