@@ -592,6 +592,12 @@ impl Config {
         if !(0.001..=10.0).contains(&self.pve.retry_scale) {
             return bad("pve.retry_scale", "must be between 0.001 and 10");
         }
+        if self.tasks.orphan_grace_seconds < 600 {
+            return bad(
+                "tasks.orphan_grace_seconds",
+                "must be at least 600: an object younger than the slowest upload to the store could still be waiting for its row",
+            );
+        }
         if self.tasks.max_attachment_bytes < 1024 || self.tasks.max_attachment_bytes > 5 * 1024 * 1024 * 1024 {
             return bad("tasks.max_attachment_bytes", "must be between 1024 and 5368709120 (5 GiB)");
         }

@@ -961,10 +961,12 @@ impl PveService {
     }
 
     /// A stand's label for other modules' links: `<user> in deployment <id> (<blueprint>)`, or `None` if it does not exist.
-    pub async fn stand_name(&self, stand_id: i64) -> Option<String> {
-        let s = stand::Entity::find_by_id(stand_id).one(self.db.connection()).await.ok().flatten()?;
-        let d = self.deployment_row(s.deployment_id).await.ok()?;
-        Some(format!("{} in deployment {} ({})", s.userid, d.id, d.blueprint_name))
+    pub async fn stand_name(&self, stand_id: i64) -> Result<Option<String>, ServiceError> {
+        let Some(s) = stand::Entity::find_by_id(stand_id).one(self.db.connection()).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let d = self.deployment_row(s.deployment_id).await?;
+        Ok(Some(format!("{} in deployment {} ({})", s.userid, d.id, d.blueprint_name)))
     }
 
     pub(crate) async fn deployment_row(&self, id: i64) -> Result<deployment::Model, ServiceError> {

@@ -302,8 +302,18 @@ impl TasksService {
         let saved = async {
             let _w = self.db.write_guard().await;
             let txn = self.db.connection().begin().await.map_err(db)?;
-            // The task may have been deleted while the bytes were uploading.
-            Self::row(&txn, task_id).await?;
+            // Counting first write-locks the task row, so a concurrent task
+            // delete either sees this attachment or makes this find nothing
+            // (the task was deleted while the bytes were uploading).
+            let counted = task::Entity::update_many()
+                .col_expr(task::Column::AttachmentCount, Expr::col(task::Column::AttachmentCount).add(1))
+                .filter(task::Column::Id.eq(task_id))
+                .exec(&txn)
+                .await
+                .map_err(db)?;
+            if counted.rows_affected != 1 {
+                return Err(ServiceError::NotFound("task"));
+            }
             let row = attachment::ActiveModel {
                 task_id: Set(task_id),
                 filename: Set(filename.clone()),
@@ -319,12 +329,6 @@ impl TasksService {
             .insert(&txn)
             .await
             .map_err(db)?;
-            task::Entity::update_many()
-                .col_expr(task::Column::AttachmentCount, Expr::col(task::Column::AttachmentCount).add(1))
-                .filter(task::Column::Id.eq(task_id))
-                .exec(&txn)
-                .await
-                .map_err(db)?;
             let summary =
                 json!({"after": {"filename": filename, "size": staged.size, "content_type": content_type, "sha256": staged.sha256}});
             let trail = Trail::audit(AuditDraft::new(actor, "task.attachment_add", "task", Some(task_id.to_string()), summary))
@@ -374,14 +378,17 @@ impl TasksService {
         let a = {
             let _w = self.db.write_guard().await;
             let txn = self.db.connection().begin().await.map_err(db)?;
-            let t = Self::row(&txn, task_id).await?;
             let a = attachment::Entity::find_by_id(id)
                 .filter(attachment::Column::TaskId.eq(task_id))
                 .one(&txn)
                 .await
                 .map_err(db)?
                 .ok_or(ServiceError::NotFound("attachment"))?;
-            attachment::Entity::delete_by_id(id).exec(&txn).await.map_err(db)?;
+            // Of two concurrent deletes only the one that removed the row goes on.
+            let gone = attachment::Entity::delete_by_id(id).exec(&txn).await.map_err(db)?;
+            if gone.rows_affected != 1 {
+                return Err(ServiceError::NotFound("attachment"));
+            }
             task::Entity::update_many()
                 .col_expr(task::Column::AttachmentCount, Expr::col(task::Column::AttachmentCount).sub(1))
                 .filter(task::Column::Id.eq(task_id))
@@ -395,7 +402,7 @@ impl TasksService {
                 Some(task_id.to_string()),
                 json!({"before": {"filename": a.filename, "size": a.size}}),
             ))
-            .with_event(TaskChanged { task_id, change: "attachment_removed", title: t.title }.draft());
+            .with_event(TaskChanged { task_id, change: "attachment_removed", title: Self::row(&txn, task_id).await?.title }.draft());
             gantry_store::write_trail(&txn, trail).await?;
             txn.commit().await.map_err(db)?;
             a
@@ -431,7 +438,8 @@ impl TasksService {
                 .map(|a| a.object_key)
                 .collect();
             for (key, modified) in objects {
-                if modified < cutoff && !known.contains(&key) {
+                // Ask once more right before deleting: an upload may have committed since the rows were read.
+                if modified < cutoff && !known.contains(&key) && !self.object_known(kind, &key).await? {
                     match bucket.delete(&key).await {
                         Ok(()) => {
                             removed += 1;
@@ -442,6 +450,8 @@ impl TasksService {
                 }
             }
         }
+        // Staging files of uploads still arriving are open; only day-old ones are leftovers.
+        let cutoff = std::cmp::min(cutoff, Utc::now() - chrono::Duration::hours(24));
         if let Ok(mut dir) = tokio::fs::read_dir(&self.files.staging).await {
             while let Ok(Some(e)) = dir.next_entry().await {
                 let old = e.metadata().await.ok().and_then(|m| m.modified().ok()).map(DateTime::<Utc>::from).is_some_and(|m| m < cutoff);
@@ -451,6 +461,16 @@ impl TasksService {
             }
         }
         Ok(removed)
+    }
+
+    async fn object_known(&self, kind: StorageKind, key: &str) -> Result<bool, ServiceError> {
+        let n = attachment::Entity::find()
+            .filter(attachment::Column::Store.eq(kind.as_str()))
+            .filter(attachment::Column::ObjectKey.eq(key))
+            .one(self.db.connection())
+            .await
+            .map_err(db)?;
+        Ok(n.is_some())
     }
 
     /// The storage setting.

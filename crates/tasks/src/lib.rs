@@ -23,6 +23,7 @@ pub use service::{LinkTarget, Task, TaskChanged, TaskInput, TasksService, TasksS
 
 use gantry_api::module::{Module, Mount, MountError, Worker};
 use gantry_api::state::{AppState, Platform};
+use gantry_core::ServiceError;
 use gantry_store::ModuleMigration;
 use model::LinkKind;
 use std::sync::Arc;
@@ -35,12 +36,21 @@ pub struct TasksModule {
     pub settings: TasksSettings,
 }
 
+/// A lookup's "not found" is an answer (`None`); other failures stay errors.
+fn found(r: Result<String, ServiceError>) -> Result<Option<String>, ServiceError> {
+    match r {
+        Ok(n) => Ok(Some(n)),
+        Err(ServiceError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 struct ServerNames(Arc<gantry_servers::ServersService>);
 
 #[async_trait::async_trait]
 impl LinkTarget for ServerNames {
-    async fn name(&self, id: i64) -> Option<String> {
-        self.0.get(id).await.ok().map(|s| s.name)
+    async fn name(&self, id: i64) -> Result<Option<String>, ServiceError> {
+        found(self.0.get(id).await.map(|s| s.name))
     }
 }
 
@@ -48,8 +58,8 @@ struct GroupNames(Arc<gantry_domains::DomainsService>);
 
 #[async_trait::async_trait]
 impl LinkTarget for GroupNames {
-    async fn name(&self, id: i64) -> Option<String> {
-        self.0.get_group(id).await.ok().map(|g| g.name)
+    async fn name(&self, id: i64) -> Result<Option<String>, ServiceError> {
+        found(self.0.get_group(id).await.map(|g| g.name))
     }
 }
 
@@ -57,8 +67,8 @@ struct DomainNames(Arc<gantry_domains::DomainsService>);
 
 #[async_trait::async_trait]
 impl LinkTarget for DomainNames {
-    async fn name(&self, id: i64) -> Option<String> {
-        self.0.get_domain(id).await.ok().map(|d| d.name_unicode)
+    async fn name(&self, id: i64) -> Result<Option<String>, ServiceError> {
+        found(self.0.get_domain(id).await.map(|d| d.name_unicode))
     }
 }
 
@@ -66,7 +76,7 @@ struct StandNames(Arc<gantry_pve::PveService>);
 
 #[async_trait::async_trait]
 impl LinkTarget for StandNames {
-    async fn name(&self, id: i64) -> Option<String> {
+    async fn name(&self, id: i64) -> Result<Option<String>, ServiceError> {
         self.0.stand_name(id).await
     }
 }

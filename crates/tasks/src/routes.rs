@@ -267,7 +267,8 @@ async fn move_task(
     let to = match (r.after_id, r.before_id, r.index) {
         (Some(a), None, None) => MoveTo::After(a),
         (None, Some(b), None) => MoveTo::Before(b),
-        (None, None, Some(i)) => MoveTo::Index(i),
+        // Larger than any list; also keeps the offset within the databases' signed 64-bit range.
+        (None, None, Some(i)) => MoveTo::Index(i.min(1 << 40)),
         _ => return Err(ApiError::validation(vec![FieldError::new("after_id", "give exactly one of after_id, before_id or index")])),
     };
     let t = svc(&st)?.move_task(id, to, &c.actor).await?;

@@ -29,11 +29,11 @@ use utoipa::ToSchema;
 /// Gap between neighbours in the manual order: room for ten moves into one gap before a renumbering.
 const GAP: i64 = 1024;
 
-/// Resolves a link target's display name, or `None` when it no longer exists.
+/// Resolves a link target's display name.
 #[async_trait::async_trait]
 pub trait LinkTarget: Send + Sync {
-    /// The object's name.
-    async fn name(&self, id: i64) -> Option<String>;
+    /// The object's name; `Ok(None)` when it does not exist, `Err` when that cannot be told now.
+    async fn name(&self, id: i64) -> Result<Option<String>, ServiceError>;
 }
 
 /// A user as tasks show them.
@@ -367,7 +367,11 @@ impl TasksService {
         let names: HashMap<(LinkKind, i64), Option<String>> =
             futures_util::future::join_all(distinct.into_iter().map(|(k, id)| async move {
                 let name = match self.target(k) {
-                    Some(t) => t.name(id).await,
+                    // Reading a task must not fail because a linked module cannot answer now.
+                    Some(t) => t.name(id).await.unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, kind = k.as_str(), id, "cannot name a linked object");
+                        None
+                    }),
                     None => None,
                 };
                 ((k, id), name)
@@ -476,8 +480,10 @@ impl TasksService {
             );
         }
         if let Some(cur) = &page.after {
-            let key = cur.key.as_deref().ok_or_else(|| ServiceError::field("cursor", "the cursor belongs to another sort order"))?;
-            let bad = || ServiceError::field("cursor", "the cursor belongs to another sort order");
+            let bad = || ServiceError::field("cursor", "the cursor belongs to another sort order (pass `next` with the same sort)");
+            // The key carries the order it came from, so a cursor is never read as another order's position.
+            let tag = sort_tag(sort);
+            let key = cur.key.as_deref().and_then(|k| k.strip_prefix(tag.as_str())).ok_or_else(bad)?;
             let v: sea_orm::Value = match sort.field {
                 TaskSort::Position => key.parse::<i64>().map_err(|_| bad())?.into(),
                 TaskSort::Priority => key.parse::<i16>().map_err(|_| bad())?.into(),
@@ -502,8 +508,8 @@ impl TasksService {
             .all(self.db.connection())
             .await
             .map_err(db)?;
-        let field = sort.field;
-        let page = page.finish_keyed(rows, move |r| Cursor { id: r.id, key: Some(sort_key(field, r)) });
+        let tag = sort_tag(sort);
+        let page = page.finish_keyed(rows, move |r| Cursor { id: r.id, key: Some(format!("{tag}{}", sort_key(sort.field, r))) });
         Ok(Page { items: self.views(page.items).await?, next: page.next })
     }
 
@@ -582,7 +588,7 @@ impl TasksService {
                     }
                 };
                 let exists = match self.target(kind) {
-                    Some(t) => t.name(l.id).await.is_some(),
+                    Some(t) => t.name(l.id).await?.is_some(),
                     None => false,
                 };
                 if !exists {
@@ -701,9 +707,32 @@ impl TasksService {
     /// different stored version is a 412 and nothing changes.
     pub async fn update(&self, id: i64, if_match: Option<i64>, input: TaskInput, actor: &Actor) -> Result<Task, ServiceError> {
         let p = self.parse(input, false).await?;
+        // Without If-Match the last write wins: a lost race re-reads and applies again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.try_update(id, if_match, &p, actor).await {
+                Err(ServiceError::Stale { .. }) if if_match.is_none() && attempts < 5 => continue,
+                Err(e) => return Err(e),
+                Ok(()) => return self.get(id).await,
+            }
+        }
+    }
+
+    async fn try_update(&self, id: i64, if_match: Option<i64>, p: &Parsed, actor: &Actor) -> Result<(), ServiceError> {
         {
             let _w = self.db.write_guard().await;
             let txn = self.db.connection().begin().await.map_err(db)?;
+            // Take the row lock before reading, so the read sees the last
+            // committed version (also under MySQL's repeatable read, whose
+            // snapshot starts at the first plain read) and concurrent writers
+            // queue instead of failing each other.
+            task::Entity::update_many()
+                .col_expr(task::Column::Version, Expr::col(task::Column::Version))
+                .filter(task::Column::Id.eq(id))
+                .exec(&txn)
+                .await
+                .map_err(db)?;
             let before = Self::row(&txn, id).await?;
             if if_match.is_some_and(|v| v != before.version) {
                 return Err(ServiceError::Stale { current: before.version });
@@ -762,7 +791,8 @@ impl TasksService {
                 .await
                 .map_err(db)?;
             if r.rows_affected != 1 {
-                let current = Self::row(self.db.connection(), id).await.map(|r| r.version).unwrap_or(before.version + 1);
+                // Changed or deleted since it was read.
+                let current = Self::row(self.db.connection(), id).await?.version;
                 return Err(ServiceError::Stale { current });
             }
             Self::replace_sets(&txn, id, p.labels.as_deref(), p.links.as_deref()).await?;
@@ -773,7 +803,7 @@ impl TasksService {
             gantry_store::write_trail(&txn, trail).await?;
             txn.commit().await.map_err(db)?;
         }
-        self.get(id).await
+        Ok(())
     }
 
     /// Deletes a task with its labels, links and attachments. Only its
@@ -783,6 +813,18 @@ impl TasksService {
         let keys = {
             let _w = self.db.write_guard().await;
             let txn = self.db.connection().begin().await.map_err(db)?;
+            // Write-lock the task row first: an upload commits its attachment
+            // only after incrementing this row's count, so it either finished
+            // before (and its row is read below) or finds the task gone.
+            let locked = task::Entity::update_many()
+                .col_expr(task::Column::Version, Expr::col(task::Column::Version).add(1))
+                .filter(task::Column::Id.eq(id))
+                .exec(&txn)
+                .await
+                .map_err(db)?;
+            if locked.rows_affected != 1 {
+                return Err(ServiceError::NotFound("task"));
+            }
             let t = Self::row(&txn, id).await?;
             if who.role != Role::Admin && t.created_by != Some(who.user_id.0) {
                 return Err(ServiceError::Forbidden("only the task's creator or an admin may delete it".into()));
@@ -973,6 +1015,13 @@ fn search_text(title: &str, description: &str) -> String {
 
 fn due_key(d: Option<DueDate>) -> String {
     d.map(|d| d.key()).unwrap_or_else(|| "9999-12-31".into())
+}
+
+/// `<field>,<asc|desc>|`: the prefix of a cursor's key.
+fn sort_tag(sort: Sort<TaskSort>) -> String {
+    let name = SORTS.iter().find(|(_, f)| *f == sort.field).map(|(n, _)| *n).unwrap_or("position");
+    let dir = if sort.direction == Direction::Desc { "desc" } else { "asc" };
+    format!("{name},{dir}|")
 }
 
 fn sort_key(f: TaskSort, r: &task::Model) -> String {

@@ -202,13 +202,28 @@ impl MigrationName for CreateTasks {
 impl MigrationTrait for CreateTasks {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let ts = |c: Tasks| ColumnDef::new(c).timestamp_with_time_zone().not_null().to_owned();
+        // MySQL's TEXT stops at 64 KiB (a 20,000-character description of
+        // 4-byte characters is 80 KB), so long text is LONGTEXT there. The
+        // search copy is compared byte-wise: it is lower-cased already, and
+        // MySQL's default _ci collation would also fold accents, unlike
+        // SQLite and PostgreSQL.
+        let mysql = m.get_database_backend() == sea_orm::DbBackend::MySql;
+        let long = |c: Tasks, binary: bool| {
+            let mut d = ColumnDef::new(c);
+            if mysql {
+                d.custom(Alias::new(if binary { "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" } else { "LONGTEXT" }));
+            } else {
+                d.text();
+            }
+            d.not_null().to_owned()
+        };
         m.create_table(
             Table::create()
                 .table(Tasks::Table)
                 .col(ColumnDef::new(Tasks::Id).big_integer().not_null().auto_increment().primary_key())
                 .col(ColumnDef::new(Tasks::Title).string_len(255).not_null())
-                .col(ColumnDef::new(Tasks::Description).text().not_null())
-                .col(ColumnDef::new(Tasks::SearchText).text().not_null())
+                .col(long(Tasks::Description, false))
+                .col(long(Tasks::SearchText, true))
                 .col(ColumnDef::new(Tasks::Priority).small_integer().not_null())
                 .col(ColumnDef::new(Tasks::DueDate).string_len(10).null())
                 .col(ColumnDef::new(Tasks::DueKey).string_len(10).not_null())
@@ -316,13 +331,9 @@ impl MigrationTrait for CreateTasks {
                 .to_owned(),
         )
         .await?;
-        m.exec_stmt(
-            Query::insert()
-                .into_table(TasksOrder::Table)
-                .columns([TasksOrder::Id, TasksOrder::N])
-                .values_panic([1.into(), 0.into()])
-                .to_owned(),
-        )
-        .await
+        let mut seed = Query::insert();
+        seed.into_table(TasksOrder::Table).columns([TasksOrder::Id, TasksOrder::N]);
+        seed.values([1.into(), 0.into()]).map_err(|e| DbErr::Custom(e.to_string()))?;
+        m.exec_stmt(seed).await
     }
 }
