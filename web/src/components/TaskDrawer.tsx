@@ -99,6 +99,23 @@ export function TaskDrawer({ taskId, onClose, onChanged, onDeleted, assignees, k
     // form.clear is stable.
   }, [taskId, load]);
 
+  // Escape closes the drawer even when the focus has left it (a toast was
+  // dismissed, the page was clicked); a dialog on top handles its own Escape.
+  const closeRef = useRef(onClose);
+  closeRef.current = onClose;
+  useEffect(() => {
+    if (taskId == null) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== "Escape" || e.defaultPrevented) return;
+      const target = e.target instanceof Element ? e.target : null;
+      if (target?.closest('[role="dialog"], [role="alertdialog"]')) return;
+      if (document.querySelectorAll(".overlay").length > 1) return;
+      closeRef.current();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [taskId]);
+
   // Someone else changed (or deleted) this task: show the latest version.
   useEvents("task.", (e) => {
     const p = e.payload as Partial<TaskChange>;

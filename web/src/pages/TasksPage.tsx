@@ -480,12 +480,12 @@ export function TasksPage() {
                       <TaskLabels labels={t.labels} />
                       {t.links.length > 0 ? (
                         <span className="muted small" title={t.links.map((l) => l.name ?? "(deleted)").join(", ")}>
-                          ⛓ {t.links.length} link{t.links.length === 1 ? "" : "s"}
+                          {t.links.length} link{t.links.length === 1 ? "" : "s"}
                         </span>
                       ) : null}
                       {t.attachment_count > 0 ? (
                         <span className="muted small">
-                          📎 {t.attachment_count} file{t.attachment_count === 1 ? "" : "s"}
+                          {t.attachment_count} file{t.attachment_count === 1 ? "" : "s"}
                         </span>
                       ) : null}
                     </div>
