@@ -77,6 +77,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the login page may offer (no authentication needed). */
+        get: operations["options"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/password": {
         parameters: {
             query?: never;
@@ -88,6 +105,26 @@ export interface paths {
         put?: never;
         /** Change your own password. Your other sessions are ended. */
         post: operations["change_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create your own account with the viewer role, when `auth.self_registration` is on.
+         * @description Log in afterwards with `POST /api/v1/auth/login`. An admin can raise the role.
+         */
+        post: operations["register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1004,6 +1041,148 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List tasks: filter, search, sort, page. */
+        get: operations["list_tasks"];
+        put?: never;
+        /** Create a task (it goes to the bottom of the manual order). */
+        post: operations["create_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/assignees": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Users tasks can be assigned to (enabled accounts). */
+        get: operations["list_assignees"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Labels in use, with how many tasks carry each. */
+        get: operations["list_labels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/storage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where attachments are stored (admins). */
+        get: operations["get_storage"];
+        /** Change where new attachments are stored (admins). S3 settings are tested with a write, read and delete first. */
+        put: operations["put_storage"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One task. */
+        get: operations["get_task"];
+        put?: never;
+        post?: never;
+        /** Delete a task and its attachments (its creator or an admin). */
+        delete: operations["delete_task"];
+        options?: never;
+        head?: never;
+        /** Change some fields of a task; send `If-Match` with the version you read. */
+        patch: operations["update_task"];
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A task's attachments. */
+        get: operations["list_attachments"];
+        put?: never;
+        /** Upload an attachment: `multipart/form-data` with one part named `file`. */
+        post: operations["upload_attachment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/attachments/{attachment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download an attachment. */
+        get: operations["download_attachment"];
+        put?: never;
+        post?: never;
+        /** Delete an attachment. */
+        delete: operations["delete_attachment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move a task in the manual order. */
+        post: operations["move_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -1183,6 +1362,48 @@ export interface components {
             /** @description Why (shown on the generation; at most 500 characters). */
             reason?: string | null;
         };
+        /** @description A user tasks can be assigned to. */
+        Assignee: {
+            /** @description Display name. */
+            display_name: string;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Login name. */
+            username: string;
+        };
+        /** @description An attachment as the API shows it. */
+        Attachment: {
+            /** @description Content type as uploaded. */
+            content_type: string;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            created_at: string;
+            created_by?: null | components["schemas"]["UserRef"];
+            /** @description File name as uploaded (last path component). */
+            filename: string;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description SHA-256 of the content, hex. */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Size in bytes.
+             */
+            size: number;
+            /**
+             * Format: int64
+             * @description The task.
+             */
+            task_id: number;
+        };
         /** @description A stored audit record. */
         AuditRecord: {
             /** @description What was done. */
@@ -1215,6 +1436,11 @@ export interface components {
             request_id?: string | null;
             /** @description Before/after summary, secrets redacted. */
             summary: unknown;
+        };
+        /** @description What the login page may offer. */
+        AuthOptions: {
+            /** @description `POST /api/v1/auth/register` is open. */
+            self_registration: boolean;
         };
         /** @description A stand blueprint. */
         Blueprint: {
@@ -1404,6 +1630,28 @@ export interface components {
              * @description Last VMID Gantry may use.
              */
             vmid_last?: number | null;
+        };
+        /** @description A new task. */
+        CreateRequest: {
+            /**
+             * Format: int64
+             * @description Assignee's user id.
+             */
+            assignee_id?: number | null;
+            /** @description Create it already completed. */
+            completed?: boolean | null;
+            /** @description Markdown description. */
+            description?: string | null;
+            /** @description Due date, `YYYY-MM-DD`. */
+            due_date?: string | null;
+            /** @description Labels (a-z, 0-9, '.', '_', '-'; lower-cased). */
+            labels?: string[] | null;
+            /** @description Linked objects. */
+            links?: components["schemas"]["LinkInput"][] | null;
+            /** @description `low`, `normal` (default), `high` or `urgent`. */
+            priority?: string | null;
+            /** @description Title, 1–200 characters (trimmed). */
+            title: string;
         };
         /** @description A created token. `token` is shown only in this response. */
         CreatedToken: components["schemas"]["TokenInfo"] & {
@@ -2040,6 +2288,16 @@ export interface components {
          * @enum {string}
          */
         JobStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /** @description A label in use. */
+        LabelCount: {
+            /**
+             * Format: int64
+             * @description Tasks carrying it.
+             */
+            count: number;
+            /** @description The label. */
+            label: string;
+        };
         /** @description The report of one line. */
         Line: {
             /** @description The outcome. */
@@ -2051,6 +2309,33 @@ export interface components {
             /** @description The domain name given, if any. */
             name?: string | null;
         };
+        /** @description A link to an infrastructure object. */
+        Link: {
+            /**
+             * Format: int64
+             * @description The object's id.
+             */
+            id: number;
+            /** @description What it points to. */
+            kind: components["schemas"]["LinkKind"];
+            /** @description Its name now; `null` when the object no longer exists. */
+            name?: string | null;
+        };
+        /** @description A link as given in a request. */
+        LinkInput: {
+            /**
+             * Format: int64
+             * @description The object's id.
+             */
+            id: number;
+            /** @description `server`, `domain_group`, `domain` or `pve_stand`. */
+            kind: string;
+        };
+        /**
+         * @description What a task can be linked to.
+         * @enum {string}
+         */
+        LinkKind: "server" | "domain_group" | "domain" | "pve_stand";
         /** @description One line of a job's bounded log. */
         LogLine: {
             /**
@@ -2102,6 +2387,24 @@ export interface components {
             role: components["schemas"]["Role"];
             /** @description Login name. */
             username: string;
+        };
+        /** @description Where to move a task: exactly one of the fields. */
+        MoveRequest: {
+            /**
+             * Format: int64
+             * @description Place it right after this task.
+             */
+            after_id?: number | null;
+            /**
+             * Format: int64
+             * @description Place it right before this task.
+             */
+            before_id?: number | null;
+            /**
+             * Format: int64
+             * @description Place it at this 0-based index of the whole manual order.
+             */
+            index?: number | null;
         };
         /** @description A token to create. */
         NewTokenRequest: {
@@ -2650,6 +2953,65 @@ export interface components {
             next?: string | null;
         };
         /** @description A page of results. */
+        PageOf_Task: {
+            /** @description The rows. */
+            items: {
+                assignee?: null | components["schemas"]["UserRef"];
+                /**
+                 * Format: int32
+                 * @description Number of attachments.
+                 */
+                attachment_count: number;
+                /** @description Done or not. */
+                completed: boolean;
+                /**
+                 * Format: date-time
+                 * @description When it was completed.
+                 */
+                completed_at?: string | null;
+                /**
+                 * Format: date-time
+                 * @description Created.
+                 */
+                created_at: string;
+                created_by?: null | components["schemas"]["UserRef"];
+                /** @description Markdown description (may be empty). */
+                description: string;
+                /** @description Due date, `YYYY-MM-DD`. */
+                due_date?: string | null;
+                /**
+                 * Format: int64
+                 * @description Id.
+                 */
+                id: number;
+                /** @description Labels, sorted. */
+                labels: string[];
+                /** @description Linked infrastructure objects. */
+                links: components["schemas"]["Link"][];
+                /**
+                 * Format: int64
+                 * @description Sort key of the manual order (smaller is higher up).
+                 */
+                position: number;
+                /** @description Priority. */
+                priority: components["schemas"]["Priority"];
+                /** @description Title (1–200 characters). */
+                title: string;
+                /**
+                 * Format: date-time
+                 * @description Last changed.
+                 */
+                updated_at: string;
+                /**
+                 * Format: int64
+                 * @description Version (`ETag`).
+                 */
+                version: number;
+            }[];
+            /** @description Cursor for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of results. */
         PageOf_TokenInfo: {
             /** @description The rows. */
             items: {
@@ -2821,6 +3183,11 @@ export interface components {
             vmid: number;
         };
         /**
+         * @description How urgent a task is. Stored as 0–3 so it sorts.
+         * @enum {string}
+         */
+        Priority: "low" | "normal" | "high" | "urgent";
+        /**
          * @description How Gantry gains root on the server.
          * @enum {string}
          */
@@ -2922,6 +3289,18 @@ export interface components {
             id: number;
             /** @description Name. */
             name: string;
+        };
+        /** @description A self-registration. */
+        RegisterRequest: {
+            /** @description Display name. */
+            display_name?: string | null;
+            /**
+             * Format: password
+             * @description Password (at least 10 characters).
+             */
+            password: string;
+            /** @description Login name. */
+            username: string;
         };
         /** @description An import's result. With `dry_run`, nothing was changed. */
         Report: {
@@ -3085,6 +3464,43 @@ export interface components {
              */
             target_port?: number | null;
         };
+        /** @description S3 settings as given. */
+        S3Input: {
+            /** @description Access key id. */
+            access_key_id: string;
+            /** @description Allow a plain-HTTP endpoint. */
+            allow_http?: boolean;
+            /** @description Bucket (must exist). */
+            bucket: string;
+            /** @description Endpoint URL, e.g. `https://minio.example:9000`; empty for AWS. */
+            endpoint?: string;
+            /** @description Key prefix inside the bucket. */
+            prefix?: string;
+            /** @description Region (`us-east-1` when the store does not care). */
+            region: string;
+            /**
+             * Format: password
+             * @description Secret access key; omit to keep the stored one.
+             */
+            secret_access_key?: string | null;
+        };
+        /** @description S3 settings without the secret. */
+        S3View: {
+            /** @description Access key id. */
+            access_key_id: string;
+            /** @description Plain HTTP allowed. */
+            allow_http: boolean;
+            /** @description Bucket. */
+            bucket: string;
+            /** @description Endpoint URL (empty: AWS). */
+            endpoint: string;
+            /** @description Key prefix. */
+            prefix: string;
+            /** @description Region. */
+            region: string;
+            /** @description A secret key is stored (it is never shown). */
+            secret_set: boolean;
+        };
         /**
          * @description Upstream protocol.
          * @enum {string}
@@ -3227,6 +3643,28 @@ export interface components {
             /** @description VMs. */
             vms: components["schemas"]["VmView"][];
         };
+        /** @description A new storage setting. */
+        StorageInput: {
+            /** @description Where new attachments go. */
+            kind: components["schemas"]["StorageKind"];
+            s3?: null | components["schemas"]["S3Input"];
+        };
+        /**
+         * @description Which store new attachments go to.
+         * @enum {string}
+         */
+        StorageKind: "local" | "s3";
+        /** @description The storage setting as the API shows it (no secret). */
+        StorageView: {
+            /** @description Where new attachments go. */
+            kind: components["schemas"]["StorageKind"];
+            /**
+             * Format: int64
+             * @description Largest accepted attachment, bytes (`tasks.max_attachment_bytes`).
+             */
+            max_bytes: number;
+            s3?: null | components["schemas"]["S3View"];
+        };
         /** @description A stored blueprint. */
         StoredBlueprint: {
             /**
@@ -3261,6 +3699,60 @@ export interface components {
          * @enum {string}
          */
         TargetStatus: "waiting" | "applying" | "succeeded" | "unchanged" | "failed" | "skipped";
+        /** @description A task as the API shows it. */
+        Task: {
+            assignee?: null | components["schemas"]["UserRef"];
+            /**
+             * Format: int32
+             * @description Number of attachments.
+             */
+            attachment_count: number;
+            /** @description Done or not. */
+            completed: boolean;
+            /**
+             * Format: date-time
+             * @description When it was completed.
+             */
+            completed_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            created_at: string;
+            created_by?: null | components["schemas"]["UserRef"];
+            /** @description Markdown description (may be empty). */
+            description: string;
+            /** @description Due date, `YYYY-MM-DD`. */
+            due_date?: string | null;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Labels, sorted. */
+            labels: string[];
+            /** @description Linked infrastructure objects. */
+            links: components["schemas"]["Link"][];
+            /**
+             * Format: int64
+             * @description Sort key of the manual order (smaller is higher up).
+             */
+            position: number;
+            /** @description Priority. */
+            priority: components["schemas"]["Priority"];
+            /** @description Title (1–200 characters). */
+            title: string;
+            /**
+             * Format: date-time
+             * @description Last changed.
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Version (`ETag`).
+             */
+            version: number;
+        };
         /** @description A template (or plain VM used as a source) as found on the cluster. */
         TemplateInfo: {
             /**
@@ -3401,6 +3893,28 @@ export interface components {
             /** @description Also remove the nginx package. */
             remove_package?: boolean | null;
         };
+        /** @description A partial update: fields left out stay as they are. */
+        UpdateRequest: {
+            /**
+             * Format: int64
+             * @description Assignee; `null` unassigns.
+             */
+            assignee_id?: number | null;
+            /** @description Complete (`true`) or reopen (`false`). */
+            completed?: boolean | null;
+            /** @description Markdown description (`""` clears it). */
+            description?: string | null;
+            /** @description Due date; `null` clears it. */
+            due_date?: string | null;
+            /** @description Labels (replaces the set). */
+            labels?: string[] | null;
+            /** @description Links (replaces the set). */
+            links?: components["schemas"]["LinkInput"][] | null;
+            /** @description Priority. */
+            priority?: string | null;
+            /** @description Title. */
+            title?: string | null;
+        };
         /** @description An upload. */
         UploadInput: {
             /** @description The chain in PEM, leaf first, then the intermediates. */
@@ -3462,6 +3976,16 @@ export interface components {
              * @description Optimistic-concurrency version, also sent as the `ETag`.
              */
             version: number;
+        };
+        /** @description A user as tasks show them. */
+        UserRef: {
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Login name. */
+            username: string;
         };
         /** @description Changes to a user; omitted fields stay as they are. */
         UserUpdate: {
@@ -3702,6 +4226,25 @@ export interface operations {
             };
         };
     };
+    options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthOptions"];
+                };
+            };
+        };
+    };
     change_password: {
         parameters: {
             query?: never;
@@ -3720,6 +4263,53 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
             };
             422: {
                 headers: {
@@ -5861,6 +6451,464 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+        };
+    };
+    list_tasks: {
+        parameters: {
+            query?: {
+                /** @description Only completed (true) or open (false) tasks. */
+                completed?: boolean;
+                /** @description Only tasks assigned to this user. */
+                assignee_id?: number;
+                /** @description `me` (the caller's tasks) or `none` (unassigned). */
+                assignee?: string;
+                /** @description Only tasks with this label. */
+                label?: string;
+                /** @description Only this priority. */
+                priority?: string;
+                /** @description Due on or before this date (`YYYY-MM-DD`). */
+                due_before?: string;
+                /** @description Due on or after this date. */
+                due_after?: string;
+                /** @description Case-insensitive substring of title or description. */
+                q?: string;
+                /** @description Linked to an object, `kind:id` (e.g. `server:5`). */
+                link?: string;
+                /** @description `position` (default), `due_date`, `priority`, `created_at`, `updated_at`; prefix `-` for descending. */
+                sort?: string;
+                /** @description Page size (1–500, default 50). */
+                limit?: number;
+                /** @description Cursor from the previous page's `next`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_Task"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_assignees: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Assignee"][];
+                };
+            };
+        };
+    };
+    list_labels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelCount"][];
+                };
+            };
+        };
+    };
+    get_storage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageView"];
+                };
+            };
+        };
+    };
+    put_storage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StorageInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageView"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous read */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description Task id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_attachments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    upload_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        /** @description One part named `file` */
+        requestBody?: {
+            content: {
+                "multipart/form-data": unknown;
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    download_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                id: number;
+                /** @description Attachment id */
+                attachment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file, with its recorded content type */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                id: number;
+                /** @description Attachment id */
+                attachment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    move_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Task id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MoveRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -36,18 +36,19 @@ export interface Task {
   /** Markdown; may be empty. */
   description: string;
   priority: TaskPriority;
-  /** A calendar date, `YYYY-MM-DD`. */
-  due_date: string | null;
-  assignee: UserRef | null;
+  /** A calendar date, `YYYY-MM-DD`; absent or null when there is none. */
+  due_date?: string | null;
+  assignee?: UserRef | null;
   /** Lowercase, sorted, unique. */
   labels: string[];
   completed: boolean;
-  completed_at: string | null;
+  completed_at?: string | null;
   /** Sort key of the manual order (ascending = top first). */
   position: number;
   links: TaskLink[];
   attachment_count: number;
-  created_by: UserRef | null;
+  /** Null once the creator's account is gone. */
+  created_by?: UserRef | null;
   /** Also sent as `ETag: "<version>"`; `If-Match` on edits. */
   version: number;
   created_at: string;
@@ -117,7 +118,7 @@ export interface Attachment {
   content_type: string;
   size: number;
   sha256: string;
-  created_by: UserRef | null;
+  created_by?: UserRef | null;
   created_at: string;
 }
 
