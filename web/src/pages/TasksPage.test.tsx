@@ -203,6 +203,32 @@ describe("Tasks page", () => {
     await waitFor(() => expect(screen.queryByRole("dialog", { name: "Check backups" })).toBeNull());
   });
 
+  it("loads more with the cursor; a stale drawer edit reloads the task and says so", async () => {
+    const api = tasksApi([task({ id: 1, title: "one" }), task({ id: 2, title: "two" }), task({ id: 3, title: "three" })]);
+    api.fake.on("GET", "/api/v1/tasks", ({ params }) => {
+      const q = (params?.query ?? {}) as { cursor?: string };
+      return q.cursor === "c2" ? { items: api.tasks.slice(2), next: null } : { items: api.tasks.slice(0, 2), next: "c2" };
+    });
+    renderApp(<TasksPage />, { fake: api.fake, path: "/tasks" });
+    await screen.findByRole("row", { name: "two" });
+    expect(screen.queryByRole("row", { name: "three" })).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Load more" }));
+    await screen.findByRole("row", { name: "three" });
+    expect(titles()).toEqual(["one", "two", "three"]);
+    expect(api.fake.callsTo("GET", "/api/v1/tasks").at(-1)?.params).toEqual({ query: { completed: false, cursor: "c2", limit: 50 } });
+    expect(screen.queryByRole("button", { name: "Load more" })).toBeNull();
+
+    await userEvent.click(screen.getByRole("button", { name: "Open two" }));
+    const drawer = await screen.findByRole("dialog", { name: "two" });
+    await within(drawer).findByLabelText("Priority");
+    // Someone else saves first: the drawer's version is stale.
+    api.set(api.tasks.map((t) => (t.id === 2 ? { ...t, priority: "low", version: 5 } : t)));
+    await userEvent.selectOptions(within(drawer).getByLabelText("Priority"), "urgent");
+    expect(await within(drawer).findByText(/Someone else changed this task after you opened it/)).toBeInTheDocument();
+    await waitFor(() => expect(within(drawer).getByLabelText("Priority")).toHaveValue("low"));
+    expect(within(drawer).getByText("(version 5)")).toBeInTheDocument();
+  });
+
   it("viewers read: no quick add, no checkboxes to tick, no dragging", async () => {
     const api = tasksApi([task({ id: 1, title: "one" })]);
     renderApp(<TasksPage />, { fake: api.fake, role: "viewer", path: "/tasks" });
