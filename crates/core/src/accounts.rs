@@ -96,6 +96,7 @@ impl AccountService {
         if !self.auth.settings().self_registration {
             return Err(ServiceError::Forbidden("self-registration is turned off; ask an admin for an account".into()));
         }
+        self.auth.throttle_registration(actor.client_ip.as_deref())?;
         self.create(CreateUser { username, display_name, role: Role::Viewer, password }, actor).await
     }
 

@@ -243,6 +243,18 @@ impl AuthService {
         &self.settings
     }
 
+    /// Counts a self-registration from `client_ip`; past `max_failures`
+    /// within the failure window, further ones from that address wait like
+    /// failed logins do (each one costs an Argon2 hash).
+    pub fn throttle_registration(&self, client_ip: Option<&str>) -> Result<(), ServiceError> {
+        let key = format!("reg:{}", client_ip.unwrap_or("-"));
+        if let Some(wait) = self.throttle.wait_for(&key, &self.settings) {
+            return Err(ServiceError::Throttled { retry_after: wait.as_secs().max(1) });
+        }
+        self.throttle.fail(key, &self.settings);
+        Ok(())
+    }
+
     /// Checks a username and password and opens a session.
     ///
     /// Unknown users and wrong passwords take the same time and give the same

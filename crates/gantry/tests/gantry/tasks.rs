@@ -793,6 +793,14 @@ async fn self_registration_is_off_by_default_and_gives_viewers() {
     assert_eq!(u["role"], "viewer");
     assert!(u.get("password_hash").is_none());
     expect_problem(anon.post("/api/v1/auth/register", body).await, 409, "conflict").await;
+    // Attempts from one address are throttled like failed logins (5 within the window).
+    for n in 0..2 {
+        let r = anon.post("/api/v1/auth/register", json!({"username": format!("spam{n}"), "password": "a-long-enough-password"})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = anon.post("/api/v1/auth/register", json!({"username": "spam9", "password": "a-long-enough-password"})).await;
+    let p = expect_problem(r, 429, "too_many_attempts").await;
+    assert!(p["detail"].as_str().is_some());
     anon.login("newbie", "a-long-enough-password").await;
     assert_eq!(anon.json("/api/v1/tasks").await["items"], json!([]));
     expect_problem(anon.post("/api/v1/tasks", json!({"title": "viewer task"})).await, 403, "forbidden").await;
