@@ -2,7 +2,8 @@
 // complete, filter and search, reorder by drag and by keyboard (checked
 // through the API), the drawer (Markdown description, an attachment dropped
 // in and downloaded byte for byte), live updates from another session, and
-// the server page's open tasks, and a self-registered viewer. No fleet: the server is only a record on a
+// the server page's open tasks, the admin's attachment storage dialog (an S3
+// endpoint on a closed loopback port: refused at once, nothing saved), and a self-registered viewer. No fleet: the server is only a record on a
 // documentation address that nothing contacts (probes are off).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -13,6 +14,7 @@ import { ADMIN_PASSWORD, apiSession, assertNoProblems, launchBrowser, pageKit, p
 // Failed requests the flow causes on purpose (logged by the browser as console errors).
 const EXPECTED_FAILURES = [
   { path: "/api/v1/auth/me", status: 401 }, // who is signed in, before login
+  { path: "/api/v1/tasks/storage", status: 422 }, // S3 settings refused: plain http, then the failed probe
 ];
 
 let gantry;
@@ -188,6 +190,50 @@ describe("tasks page", { concurrency: false }, () => {
     await row("From the API").filter({ hasText: "high" }).waitFor();
   });
 
+  test("attachment storage (admin): the endpoint's error, the failed probe, Cancel keeps local disk", async () => {
+    await page.getByRole("button", { name: "Attachment storage" }).click();
+    const dialog = page.getByRole("dialog", { name: "Attachment storage" });
+    await dialog.getByText("Largest attachment").waitFor();
+    assert.equal(await dialog.getByRole("radio", { name: /Local disk/ }).isChecked(), true);
+    await dialog.getByRole("radio", { name: /S3-compatible/ }).check();
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    await dialog.getByLabel("Bucket", { exact: true }).fill("missing-bucket");
+    await dialog.getByLabel("Endpoint", { exact: true }).fill("http://127.0.0.1:9");
+    await dialog.getByLabel("Access key ID", { exact: true }).fill("e2e-access-key");
+    const secret = dialog.getByLabel("Secret access key", { exact: true });
+    assert.equal(await secret.getAttribute("type"), "password");
+    assert.equal(await secret.inputValue(), "");
+    await secret.fill("e2e-secret-key");
+    const allowHttp = dialog.getByRole("checkbox", { name: "Allow a plain-HTTP endpoint" });
+    assert.equal(await allowHttp.isChecked(), false);
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.locator(".field-error", { hasText: "is plain http; set allow_http" }).waitFor();
+    assert.equal(await dialog.getByLabel("Endpoint", { exact: true }).getAttribute("aria-invalid"), "true");
+
+    await allowHttp.check();
+    await dialog.getByRole("button", { name: "Save" }).click();
+    const probe = dialog.getByRole("alert").filter({ hasText: "The S3 settings were not saved: a test write, read and delete failed" });
+    await probe.waitFor({ timeout: 30000 });
+    assert.equal(await dialog.getByLabel("Endpoint", { exact: true }).getAttribute("aria-invalid"), null, "the endpoint is no longer the problem");
+    await noHorizontalOverflow();
+    await probe.scrollIntoViewIfNeeded();
+    await shoot("73-task-storage");
+
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "detached" });
+    const res = await adm("GET", "/api/v1/tasks/storage");
+    assert.equal(res.status, 200);
+    assert.equal(res.body.kind, "local");
+    assert.equal(res.body.s3 ?? null, null, "nothing was saved");
+    // Opened again: the setting as stored, the secret not kept in the form.
+    await page.getByRole("button", { name: "Attachment storage" }).click();
+    await dialog.getByText("Largest attachment").waitFor();
+    assert.equal(await dialog.getByRole("radio", { name: /Local disk/ }).isChecked(), true);
+    assert.equal(await dialog.getByRole("radio", { name: /Local disk/ }).evaluate((el) => el === document.activeElement), true, "focus on the chosen kind");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+  });
+
   test("the server page lists its open tasks and adds one", async () => {
     const linked = await adm("POST", "/api/v1/tasks", { title: "Upgrade nginx on web-1", links: [{ kind: "server", id: serverId }] });
     assert.equal(linked.status, 201, JSON.stringify(linked.body));
@@ -230,6 +276,7 @@ describe("tasks page", { concurrency: false }, () => {
     await nav("Tasks");
     await row("Patch web-1").waitFor();
     assert.equal(await page.getByRole("textbox", { name: "New task" }).count(), 0, "no quick add for viewers");
+    assert.equal(await page.getByRole("button", { name: "Attachment storage" }).count(), 0, "the storage setting is for admins");
     assert.equal(await row("Patch web-1").getByRole("checkbox").isDisabled(), true);
     assert.equal(await row("Patch web-1").getAttribute("draggable"), "false");
     assert.equal(await row("Patch web-1").getByRole("button", { name: /Edit title/ }).count(), 0);

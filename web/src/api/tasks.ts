@@ -6,8 +6,10 @@
 // the generated schema, so the panel does not depend on how the backend names
 // its schemas. The calls still go through the shared `api` client (same
 // origin, session cookie, CSRF header, problem+json → `ApiError`); only the
-// attachment upload uses XMLHttpRequest, for its upload progress.
-import { api, call, callRaw, getCsrfToken, ifMatch, parseProblem, ApiError, type Page } from "./client";
+// attachment upload uses XMLHttpRequest, for its upload progress. The
+// attachment storage setting (admins) is the exception: its types and calls
+// are the generated ones.
+import { api, call, callRaw, getCsrfToken, ifMatch, parseProblem, ApiError, type Page, type Schemas } from "./client";
 import { allGroups, allServers, listDomains } from "./domains";
 import { listDeployments } from "./pve";
 
@@ -300,6 +302,31 @@ export function uploadAttachment(
     xhr.send(form);
   });
   return { done, abort: () => xhr.abort() };
+}
+
+// ---- attachment storage (admins) ----
+
+/** Where new attachments go, as the API shows it: never the secret, only `s3.secret_set`. */
+export type StorageView = Schemas["StorageView"];
+export type StorageKind = Schemas["StorageKind"];
+export type S3View = Schemas["S3View"];
+/** A new storage setting; `s3` left out keeps the stored S3 settings. */
+export type StorageInput = Schemas["StorageInput"];
+/** S3 settings; `secret_access_key` left out keeps the stored secret. */
+export type S3Input = Schemas["S3Input"];
+
+export function getStorage(): Promise<StorageView> {
+  return call(api.GET("/api/v1/tasks/storage"));
+}
+
+/**
+ * Changes where new attachments go. S3 settings are tested first (a probe
+ * written, read back and deleted): a failure is a 422 on `s3` saying what the
+ * store answered; changing the bucket, endpoint or prefix while attachments
+ * live in S3 is a 409 on `s3`.
+ */
+export function putStorage(body: StorageInput): Promise<StorageView> {
+  return call(api.PUT("/api/v1/tasks/storage", { body }));
 }
 
 // ---- self-registration (login page, no session) ----

@@ -11,6 +11,8 @@ import {
   parseLabels,
   planMove,
   shortcutFor,
+  storageBody,
+  storageForm,
   taskQuery,
   todayIso,
 } from "./tasks";
@@ -153,5 +155,23 @@ describe("tasks: keyboard shortcuts", () => {
     expect(key("k", document.body, { metaKey: true })).toBeNull();
     expect(key("Enter", button)).toBeNull();
     expect(key("Enter", row)).toBe("open");
+  });
+});
+
+describe("tasks: attachment storage form", () => {
+  const s3 = { bucket: "b-1", endpoint: "https://s3.lan", region: "eu-west-1", prefix: "p", access_key_id: "AK", allow_http: false, secret_set: true };
+
+  it("starts from the view without the secret; us-east-1 when no S3 settings exist", () => {
+    expect(storageForm({ kind: "local", max_bytes: 1, s3: null })).toMatchObject({ kind: "local", region: "us-east-1", bucket: "", secret_access_key: "" });
+    expect(storageForm({ kind: "s3", max_bytes: 1, s3 })).toEqual({
+      kind: "s3", bucket: "b-1", endpoint: "https://s3.lan", region: "eu-west-1", prefix: "p", access_key_id: "AK", secret_access_key: "", allow_http: false,
+    });
+  });
+
+  it("local sends no s3; an empty secret is left out (kept), a typed one sent as is", () => {
+    const f = storageForm({ kind: "s3", max_bytes: 1, s3 });
+    expect(storageBody({ ...f, kind: "local" })).toEqual({ kind: "local" });
+    expect(storageBody({ ...f, bucket: " b-1 " }).s3).toEqual({ bucket: "b-1", endpoint: "https://s3.lan", region: "eu-west-1", prefix: "p", access_key_id: "AK", allow_http: false });
+    expect(storageBody({ ...f, secret_access_key: " x " }).s3?.secret_access_key).toBe(" x ");
   });
 });

@@ -2,7 +2,7 @@
 // order (where a dragged row lands and which neighbour the move names),
 // labels typed by hand, the panel page of a linked object, due-date state
 // and the keyboard shortcuts.
-import type { MoveTarget, Task, TaskLink, TaskLinkKind, TaskPriority, TaskQuery } from "../api/tasks";
+import type { MoveTarget, StorageInput, StorageKind, StorageView, Task, TaskLink, TaskLinkKind, TaskPriority, TaskQuery } from "../api/tasks";
 import { PRIORITIES } from "../api/tasks";
 
 /** The Tasks page's filters in the URL (`/tasks?status=done&label=tls`). */
@@ -245,4 +245,57 @@ export function shortcutFor(e: { key: string; ctrlKey: boolean; metaKey: boolean
     default:
       return null;
   }
+}
+
+// ---- attachment storage (admins) ----
+
+/** The attachment storage form's values. The secret starts empty: the API never returns it. */
+export interface StorageForm {
+  kind: StorageKind;
+  bucket: string;
+  endpoint: string;
+  region: string;
+  prefix: string;
+  access_key_id: string;
+  secret_access_key: string;
+  allow_http: boolean;
+}
+
+/** The API's field names the storage form shows (an `s3` error is the form's own: the store's answer or the 409). */
+export const STORAGE_FIELDS = ["kind", "s3.bucket", "s3.endpoint", "s3.region", "s3.prefix", "s3.access_key_id", "s3.secret_access_key", "s3.allow_http"] as const;
+
+/** The form for a storage view; without S3 settings yet, the region is `us-east-1` (what stores that ignore it expect). */
+export function storageForm(view: StorageView): StorageForm {
+  const s3 = view.s3;
+  return {
+    kind: view.kind,
+    bucket: s3?.bucket ?? "",
+    endpoint: s3?.endpoint ?? "",
+    region: s3?.region || "us-east-1",
+    prefix: s3?.prefix ?? "",
+    access_key_id: s3?.access_key_id ?? "",
+    secret_access_key: "",
+    allow_http: s3?.allow_http ?? false,
+  };
+}
+
+/**
+ * The `PUT /tasks/storage` body. Local disk sends no `s3` (the stored S3
+ * settings are kept for a later switch back); an empty secret is left out,
+ * which keeps the stored one.
+ */
+export function storageBody(f: StorageForm): StorageInput {
+  if (f.kind === "local") return { kind: "local" };
+  return {
+    kind: "s3",
+    s3: {
+      bucket: f.bucket.trim(),
+      endpoint: f.endpoint.trim(),
+      region: f.region.trim(),
+      prefix: f.prefix.trim(),
+      access_key_id: f.access_key_id.trim(),
+      allow_http: f.allow_http,
+      ...(f.secret_access_key ? { secret_access_key: f.secret_access_key } : {}),
+    },
+  };
 }

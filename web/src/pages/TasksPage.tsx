@@ -28,6 +28,7 @@ import { PageHeader } from "../components/Layout";
 import { EmptyState, ErrorState, Loading, Spinner } from "../components/States";
 import { PriorityBadge, DueBadge, TaskLabels } from "../components/TaskBadges";
 import { TaskDrawer } from "../components/TaskDrawer";
+import { TaskStorageDialog } from "../components/TaskStorageDialog";
 import { useToast } from "../components/Toasts";
 import {
   canDeleteTask,
@@ -62,6 +63,7 @@ function problemText(e: unknown): string {
 export function TasksPage() {
   const me = useMe();
   const canEdit = hasRole(me.role, "operator");
+  const isAdmin = hasRole(me.role, "admin");
   const toast = useToast();
   const [f, setF] = useUrlFilters(TASK_FILTERS);
   const q = useDebounced(f.q.trim());
@@ -83,6 +85,7 @@ export function TasksPage() {
   const [dropHint, setDropHint] = useState<{ id: number; before: boolean } | null>(null);
   const [deleting, setDeleting] = useState<Task | null>(null);
   const [helpOpen, setHelpOpen] = useState(false);
+  const [storageOpen, setStorageOpen] = useState(false);
   const [newTitle, setNewTitle] = useState("");
   const [addError, setAddError] = useState<string | null>(null);
   const [adding, setAdding] = useState(false);
@@ -241,7 +244,7 @@ export function TasksPage() {
   // Keyboard shortcuts (not while typing, not while a dialog is open).
   const shortcut = useRef<(e: KeyboardEvent) => void>(() => {});
   shortcut.current = (e: KeyboardEvent) => {
-    if (e.defaultPrevented || openTaskId != null || helpOpen || deleting || document.querySelector(".overlay")) return;
+    if (e.defaultPrevented || openTaskId != null || helpOpen || storageOpen || deleting || document.querySelector(".overlay")) return;
     const action = shortcutFor(e);
     if (!action) return;
     const rows = items ?? [];
@@ -521,9 +524,16 @@ export function TasksPage() {
         title="Tasks"
         description="The team's to-do list: what needs doing on the infrastructure, who does it and by when."
         actions={
-          <button type="button" className="btn btn-secondary" onClick={() => setHelpOpen(true)} aria-keyshortcuts="?">
-            Keyboard shortcuts
-          </button>
+          <>
+            {isAdmin ? (
+              <button type="button" className="btn btn-secondary" onClick={() => setStorageOpen(true)}>
+                Attachment storage
+              </button>
+            ) : null}
+            <button type="button" className="btn btn-secondary" onClick={() => setHelpOpen(true)} aria-keyshortcuts="?">
+              Keyboard shortcuts
+            </button>
+          </>
         }
       />
       <div className="card">
@@ -670,6 +680,8 @@ export function TasksPage() {
           This cannot be undone.
         </p>
       </ConfirmDialog>
+
+      {isAdmin ? <TaskStorageDialog open={storageOpen} onClose={() => setStorageOpen(false)} /> : null}
 
       <Dialog open={helpOpen} title="Keyboard shortcuts" onClose={() => setHelpOpen(false)} size="sm">
         <table className="table shortcut-table">
