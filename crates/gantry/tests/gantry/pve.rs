@@ -58,10 +58,22 @@ fn users(n: usize) -> Vec<String> {
 }
 
 /// Waits for a deployment to leave queued/running/cleaning and returns it.
+/// Waits until the deployment is settled and its job has finished too: the
+/// handler records the deployment's final status just before the runner
+/// marks the job done, and a new request in between is refused (409).
 async fn settle(s: &Session, id: i64, secs: u64) -> Value {
     eventually(secs, || async {
         let d = s.json(&format!("/api/v1/pve/deployments/{id}")).await;
-        (!matches!(d["status"].as_str(), Some("queued" | "running" | "cleaning"))).then_some(d)
+        if matches!(d["status"].as_str(), Some("queued" | "running" | "cleaning")) {
+            return None;
+        }
+        if let Some(j) = d["job_id"].as_i64() {
+            let job = s.json(&format!("/api/v1/jobs/{j}")).await;
+            if !matches!(job["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+                return None;
+            }
+        }
+        Some(d)
     })
     .await
 }
