@@ -171,7 +171,7 @@ COLS="id, title, description, search_text, priority, due_date, due_key, assignee
 declare -A PAGE_SQL=(
   [first]="FROM tasks ORDER BY position ASC, id ASC LIMIT :lim"
   [filtered]="FROM tasks WHERE completed = :open ORDER BY priority DESC, id DESC LIMIT :lim"
-  [deep]="FROM tasks WHERE (position > :pos OR (position = :pos2 AND id > :cid)) ORDER BY position ASC, id ASC LIMIT :lim"
+  [deep]="FROM tasks WHERE position >= :pos AND (position > :pos2 OR id > :cid) ORDER BY position ASC, id ASC LIMIT :lim"
 )
 PAGE_VARS="\set lim 51
 \set open false
