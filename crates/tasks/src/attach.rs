@@ -16,7 +16,7 @@
 //! period. Deleting a task removes its rows first and then the objects, so
 //! the same sweeper finishes a delete that could not reach the store.
 
-use crate::service::{TaskChanged, TasksService, UserRef, db};
+use crate::service::{TaskChanged, TasksService, UserRef, db, not_found};
 use crate::storage::{Bucket, S3Stored, StorageError, StorageKind, StorageStored, seal_secret};
 use crate::store::{attachment, setting, task};
 use bytes::Bytes;
@@ -254,14 +254,10 @@ impl TasksService {
         }
     }
 
+    /// Login names through the service's cached user directory (the one task views use).
     async fn usernames(&self, ids: impl IntoIterator<Item = i64>) -> std::collections::HashMap<i64, String> {
-        let mut out = std::collections::HashMap::new();
-        for id in ids.into_iter().collect::<HashSet<_>>() {
-            if let Ok(u) = self.users_repo().get(gantry_core::ids::UserId(id)).await {
-                out.insert(id, u.username.as_str().to_string());
-            }
-        }
-        out
+        let ids: std::collections::BTreeSet<i64> = ids.into_iter().collect();
+        self.user_map(&ids).await.into_iter().filter(|(id, _)| ids.contains(id)).map(|(id, u)| (id, u.0)).collect()
     }
 
     /// A task's attachments, oldest first.
@@ -347,7 +343,7 @@ impl TasksService {
                 if let Err(de) = bucket.delete(&key).await {
                     tracing::warn!(error = %de, key, "could not remove the object of a failed upload; the sweeper will");
                 }
-                Err(not_found_task(e))
+                Err(not_found(e))
             }
         }
     }
@@ -624,12 +620,5 @@ impl TasksService {
             return Err(ServiceError::Validation(errors));
         }
         Ok(S3Stored { bucket, endpoint, region, prefix, access_key_id, secret_enc, allow_http: i.allow_http })
-    }
-}
-
-fn not_found_task(e: ServiceError) -> ServiceError {
-    match e {
-        ServiceError::NotFound(_) => ServiceError::NotFound("task"),
-        other => other,
     }
 }

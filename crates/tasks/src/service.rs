@@ -250,7 +250,8 @@ pub(crate) fn db(e: DbErr) -> ServiceError {
     StoreError::Database(e.to_string()).into()
 }
 
-fn not_found(e: ServiceError) -> ServiceError {
+/// A missing row, whatever the lookup called it, is a missing task.
+pub(crate) fn not_found(e: ServiceError) -> ServiceError {
     match e {
         ServiceError::NotFound(_) => ServiceError::NotFound("task"),
         other => other,
@@ -297,10 +298,6 @@ impl TasksService {
         }
     }
 
-    pub(crate) fn users_repo(&self) -> &Arc<dyn UserRepo> {
-        &self.users
-    }
-
     fn target(&self, kind: LinkKind) -> Option<Arc<dyn LinkTarget>> {
         self.targets.read().ok().and_then(|m| m.get(&kind).cloned())
     }
@@ -309,7 +306,7 @@ impl TasksService {
 
     /// Users by id (login, display name, disabled), cached for 10 s; the
     /// directory is small and this keeps listing off the users table.
-    async fn user_map(&self, ids: &BTreeSet<i64>) -> UserNames {
+    pub(crate) async fn user_map(&self, ids: &BTreeSet<i64>) -> UserNames {
         let fresh = self.user_names.lock().ok().and_then(|g| g.0.map(|t| t.elapsed() < Duration::from_secs(10))).unwrap_or(false);
         let missing = self.user_names.lock().map(|g| ids.iter().any(|i| !g.1.contains_key(i))).unwrap_or(true);
         if !fresh || missing {
