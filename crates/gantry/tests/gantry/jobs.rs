@@ -216,9 +216,12 @@ async fn two_replicas_never_run_a_job_twice(backend: Backend) {
     // The second replica shares the database (and, for SQLite, the file).
     let db_b = second;
     let b = spawn_with_test_jobs(db_b, "b", &runs).await;
-    let mut ids = Vec::new();
+        let mut ids = Vec::new();
+    // Jobs long enough (5 rounds of 8 at 120 ms) that one replica cannot drain
+    // the queue before the other's first claim, even on a loaded CI machine
+    // (with 30 ms jobs a busy run once saw a=0, b=40).
     for i in 0..40 {
-        ids.push(enqueue(if i % 2 == 0 { &a } else { &b }, json!({"sleep_ms": 30})).await);
+        ids.push(enqueue(if i % 2 == 0 { &a } else { &b }, json!({"sleep_ms": 120})).await);
     }
     let admin = a.admin().await;
     for id in &ids {
