@@ -216,7 +216,7 @@ async fn two_replicas_never_run_a_job_twice(backend: Backend) {
     // The second replica shares the database (and, for SQLite, the file).
     let db_b = second;
     let b = spawn_with_test_jobs(db_b, "b", &runs).await;
-        let mut ids = Vec::new();
+    let mut ids = Vec::new();
     // Jobs long enough (5 rounds of 8 at 120 ms) that one replica cannot drain
     // the queue before the other's first claim, even on a loaded CI machine
     // (with 30 ms jobs a busy run once saw a=0, b=40).
