@@ -249,6 +249,26 @@ impl Default for TasksConfig {
     }
 }
 
+/// Monitoring: the event log's retention and proxy traffic statistics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    /// Event-log entries older than this are pruned in the background, days.
+    pub event_retention_days: u64,
+    /// How often every managed proxy's traffic is read over SSH, seconds (0 turns collection off).
+    pub traffic_interval_seconds: u64,
+    /// Per-minute traffic points are kept this long, then folded into per-hour points, hours.
+    pub traffic_minute_window_hours: u64,
+    /// Per-hour traffic points are kept this long, days.
+    pub traffic_hour_retention_days: u64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        Self { event_retention_days: 30, traffic_interval_seconds: 60, traffic_minute_window_hours: 48, traffic_hour_retention_days: 90 }
+    }
+}
+
 /// Proxy module tuning.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -349,6 +369,8 @@ pub struct Config {
     pub pve: PveConfig,
     /// Tasks.
     pub tasks: TasksConfig,
+    /// Monitoring.
+    pub monitoring: MonitoringConfig,
 }
 
 impl Default for Config {
@@ -377,6 +399,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             pve: PveConfig::default(),
             tasks: TasksConfig::default(),
+            monitoring: MonitoringConfig::default(),
         }
     }
 }
@@ -591,6 +614,18 @@ impl Config {
         }
         if !(0.001..=10.0).contains(&self.pve.retry_scale) {
             return bad("pve.retry_scale", "must be between 0.001 and 10");
+        }
+        if self.monitoring.event_retention_days == 0 {
+            return bad("monitoring.event_retention_days", "must be at least 1");
+        }
+        if self.monitoring.traffic_minute_window_hours == 0 || self.monitoring.traffic_minute_window_hours > 24 * 31 {
+            return bad("monitoring.traffic_minute_window_hours", "must be between 1 and 744 (31 days)");
+        }
+        if self.monitoring.traffic_hour_retention_days == 0 {
+            return bad("monitoring.traffic_hour_retention_days", "must be at least 1");
+        }
+        if self.monitoring.traffic_interval_seconds != 0 && self.monitoring.traffic_interval_seconds < 5 {
+            return bad("monitoring.traffic_interval_seconds", "must be 0 (off) or at least 5");
         }
         if self.tasks.orphan_grace_seconds < 600 {
             return bad(

@@ -4,6 +4,7 @@ use crate::config::Config;
 use gantry_api::module::Module;
 use gantry_api::platform::PlatformModule;
 use gantry_domains::DomainsModule;
+use gantry_monitoring::{MonitoringModule, TrafficSettings};
 use gantry_proxy::{ProxyModule, ProxySettings};
 use gantry_pve::{PveModule, PveSettings};
 use gantry_servers::{ServersModule, ServersSettings};
@@ -72,6 +73,13 @@ pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
                 max_attachment_bytes: cfg.tasks.max_attachment_bytes,
                 orphan_grace: Duration::from_secs(cfg.tasks.orphan_grace_seconds),
                 sweep_interval: Duration::from_secs(cfg.tasks.sweep_interval_seconds),
+            },
+        }),
+        Box::new(MonitoringModule {
+            traffic: TrafficSettings {
+                interval: Duration::from_secs(cfg.monitoring.traffic_interval_seconds),
+                minute_window: Duration::from_secs(cfg.monitoring.traffic_minute_window_hours * 3600),
+                hour_retention: Duration::from_secs(cfg.monitoring.traffic_hour_retention_days * 86_400),
             },
         }),
     ]
