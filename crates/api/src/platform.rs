@@ -4,12 +4,14 @@
 
 use crate::module::{Module, Mount, MountError, Worker};
 use crate::routes;
-use crate::state::{AppState, Platform};
+use crate::state::{AppState, LogControl, Platform};
 use async_trait::async_trait;
 use chrono::Utc;
 use gantry_core::auth::CacheInvalidator;
 use gantry_core::jobs::{JobContext, JobError, JobHandler, JobStatus};
-use gantry_core::metrics::Gauge;
+use gantry_core::eventlog::RECORDED_KIND;
+use gantry_core::events::{Event, EventHandler};
+use gantry_core::metrics::{Counter, Gauge};
 use gantry_store::ModuleMigration;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -19,8 +21,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// The platform module.
 pub struct PlatformModule {
-    /// How long events are kept.
+    /// How long outbox events are kept.
     pub event_retention: Duration,
+    /// How long event-log entries are kept.
+    pub event_log_retention: Duration,
 }
 
 impl Module for PlatformModule {
@@ -40,15 +44,33 @@ impl Module for PlatformModule {
             .merge(routes::jobs::router())
             .merge(routes::events::router())
             .merge(routes::system::router())
+            .merge(routes::eventlog::router())
     }
 
     fn mount(&self, p: &Arc<Platform>) -> Result<Mount, MountError> {
         register_metrics(p);
         let queue_depth =
             p.metrics.gauge("gantry_jobs", "Jobs in the queue by kind and status (queued, running, failed).", &["kind", "status"]);
-        let workers: Vec<(&'static str, Worker)> =
-            vec![("housekeeping", housekeeping(p.clone(), self.event_retention)), ("job-metrics", job_metrics(p.clone(), queue_depth))];
-        Ok(Mount { jobs: vec![Arc::new(SelfCheck(p.clone()))], workers, event_handlers: vec![Arc::new(CacheInvalidator(p.auth.clone()))] })
+        let oldest = p.metrics.gauge(
+            "gantry_job_queue_oldest_age_seconds",
+            "Age of the oldest queued job that is due, in seconds (0 when none waits).",
+            &[],
+        );
+        let recorded = p.metrics.counter(
+            "gantry_events_total",
+            "Event-log entries recorded by any replica, by module and severity (every replica counts every entry).",
+            &["module", "severity"],
+        );
+        let workers: Vec<(&'static str, Worker)> = vec![
+            ("housekeeping", housekeeping(p.clone(), self.event_retention, self.event_log_retention)),
+            ("job-metrics", job_metrics(p.clone(), queue_depth, oldest)),
+        ];
+        let mut event_handlers: Vec<Arc<dyn EventHandler>> =
+            vec![Arc::new(CacheInvalidator(p.auth.clone())), Arc::new(EventLogCounter(recorded))];
+        if let Some(c) = &p.log_control {
+            event_handlers.push(Arc::new(LogLevelApplier(c.clone())));
+        }
+        Ok(Mount { jobs: vec![Arc::new(SelfCheck(p.clone()))], workers, event_handlers })
     }
 }
 
@@ -90,8 +112,39 @@ pub fn resident_bytes() -> Option<f64> {
     Some(pages * 4096.0)
 }
 
-/// Prunes expired sessions and old events, hourly.
-fn housekeeping(p: Arc<Platform>, retention: Duration) -> Worker {
+/// Counts event-log entries as the relay delivers their announcements.
+struct EventLogCounter(Counter);
+
+impl EventHandler for EventLogCounter {
+    fn handle(&self, event: &Event) {
+        if event.kind == RECORDED_KIND {
+            let field = |k: &str| event.payload.get(k).and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
+            self.0.inc(&[&field("module"), &field("severity")]);
+        }
+    }
+}
+
+/// Applies a log-level change made on any replica.
+struct LogLevelApplier(Arc<dyn LogControl>);
+
+impl EventHandler for LogLevelApplier {
+    fn handle(&self, event: &Event) {
+        if event.kind != routes::system::LOG_LEVEL_KIND {
+            return;
+        }
+        if let Some(level) = event.payload.get("level").and_then(|v| v.as_str())
+            && self.0.current() != level
+        {
+            match self.0.set(level) {
+                Ok(()) => tracing::info!(level, "log level changed"),
+                Err(e) => tracing::warn!(error = %e, "cannot apply the log level another replica set"),
+            }
+        }
+    }
+}
+
+/// Prunes expired sessions, old outbox events and old event-log entries, hourly.
+fn housekeeping(p: Arc<Platform>, retention: Duration, log_retention: Duration) -> Worker {
     Box::new(move |stop: CancellationToken| {
         Box::pin(async move {
             loop {
@@ -108,6 +161,12 @@ fn housekeeping(p: Arc<Platform>, retention: Duration) -> Worker {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot prune events"),
                 }
+                let keep = chrono::Duration::from_std(log_retention).unwrap_or_else(|_| chrono::Duration::days(30));
+                match p.repos.events.prune_records(now - keep).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old event-log entries"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot prune the event log"),
+                }
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
@@ -118,7 +177,7 @@ fn housekeeping(p: Arc<Platform>, retention: Duration) -> Worker {
 }
 
 /// Refreshes the job-queue gauges every 15 s (scrapes must not query the database).
-fn job_metrics(p: Arc<Platform>, gauge: Gauge) -> Worker {
+fn job_metrics(p: Arc<Platform>, gauge: Gauge, oldest: Gauge) -> Worker {
     Box::new(move |stop: CancellationToken| {
         Box::pin(async move {
             let mut seen: Vec<(String, String)> = Vec::new();
@@ -133,6 +192,10 @@ fn job_metrics(p: Arc<Platform>, gauge: Gauge) -> Worker {
                             seen.push((kind, status.as_str().to_string()));
                         }
                     }
+                }
+                if let Ok(due) = p.repos.jobs.oldest_due().await {
+                    let age = due.map(|d| (Utc::now() - d).num_milliseconds().max(0) as f64 / 1000.0).unwrap_or(0.0);
+                    oldest.set(&[], age);
                 }
                 tokio::select! {
                     _ = stop.cancelled() => return,

@@ -73,6 +73,19 @@ impl HttpMetrics {
     }
 }
 
+/// Changes this process's log filter while it runs (the binary installs the
+/// subscriber, so it provides the implementation).
+pub trait LogControl: Send + Sync {
+    /// The filter in force, as `tracing` directives.
+    fn current(&self) -> String;
+    /// The filter the configuration started with.
+    fn configured(&self) -> String;
+    /// Checks directives without applying them.
+    fn check(&self, directives: &str) -> Result<(), String>;
+    /// Applies directives.
+    fn set(&self, directives: &str) -> Result<(), String>;
+}
+
 /// Everything the platform offers to handlers, workers and modules.
 pub struct Platform {
     /// The connection pool.
@@ -103,6 +116,8 @@ pub struct Platform {
     pub data_dir: PathBuf,
     /// The migrations this binary knows, for `/readyz`.
     pub known_migrations: Vec<String>,
+    /// Runtime log-level control, when the binary installed a reloadable subscriber.
+    pub log_control: Option<Arc<dyn LogControl>>,
     /// Module services by type, registered at mount and looked up by handlers.
     pub services: std::sync::RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }

@@ -8,6 +8,7 @@
 //! `auth.revoked` / `user.changed` event relayed from the outbox.
 
 use crate::audit::{Actor, AuditDraft};
+use crate::eventlog::{Record, Severity};
 use crate::error::ServiceError;
 use crate::events::{CredentialRevoked, DomainEvent, Event, EventHandler, UserChanged};
 use crate::ids::{TokenId, UserId};
@@ -293,7 +294,22 @@ impl AuthService {
         let Some(user) = user.filter(|_| ok) else {
             self.throttle.fail(name_key, &self.settings);
             self.throttle.fail(ip_key, &self.settings);
-            self.audit.append(AuditDraft::new(&actor, "auth.login_failed", "session", None, json!({"username": actor.name}))).await?;
+            let mut record = Record::new(
+                Severity::Warning,
+                "auth",
+                "auth.login_failed",
+                format!("Failed login for '{}' from {}", actor.name, client_ip.as_deref().unwrap_or("an unknown address")),
+            )
+            .details(json!({ "client_ip": client_ip, "request_id": request_id }))
+            .audience(Role::Admin);
+            // An unknown name is not an entity, but it is what the operator searches for.
+            match actor.user_id {
+                Some(id) => record = record.entity("user", id, Some(&actor.name)),
+                None => record.entity_name = Some(actor.name.clone()),
+            }
+            let trail = Trail::audit(AuditDraft::new(&actor, "auth.login_failed", "session", None, json!({"username": actor.name})))
+                .with_record(record);
+            self.audit.write(trail).await?;
             return Err(ServiceError::InvalidCredentials);
         };
         self.throttle.clear(&name_key);
@@ -316,7 +332,17 @@ impl AuthService {
             })
             .await?;
         self.users.touch_login(user.id, now).await?;
-        self.audit.append(AuditDraft::new(&actor, "auth.login", "session", Some(user.id.to_string()), json!({}))).await?;
+        let record = Record::new(
+            Severity::Info,
+            "auth",
+            "auth.login",
+            format!("{} logged in from {}", user.username, actor.client_ip.as_deref().unwrap_or("an unknown address")),
+        )
+        .entity("user", user.id, Some(user.username.as_str()))
+        .details(json!({ "client_ip": actor.client_ip, "request_id": request_id }))
+        .audience(Role::Admin);
+        let trail = Trail::audit(AuditDraft::new(&actor, "auth.login", "session", Some(user.id.to_string()), json!({}))).with_record(record);
+        self.audit.write(trail).await?;
         Ok(LoginSession { cookie: SecretString::from(cookie), csrf_token, user, expires_at })
     }
 

@@ -7,6 +7,7 @@
 //! event written in the same transaction as a change is never lost if the
 //! process stops right after the commit.
 
+use crate::eventlog::Record;
 use crate::ids::{EventId, UserId};
 use crate::repo::EventRepo;
 use crate::user::Role;
@@ -35,6 +36,10 @@ pub trait DomainEvent: Serialize {
     fn owner(&self) -> Option<UserId> {
         None
     }
+    /// The event-log entry this change deserves, if any; written in the same transaction.
+    fn record(&self) -> Option<Record> {
+        None
+    }
     /// Converts it into a draft for the outbox.
     fn draft(&self) -> EventDraft {
         let (entity_type, entity_id) = match self.entity() {
@@ -43,7 +48,15 @@ pub trait DomainEvent: Serialize {
         };
         let mut payload = serde_json::to_value(self).unwrap_or(Value::Null);
         crate::audit::redact(&mut payload);
-        EventDraft { kind: Self::KIND.to_string(), entity_type, entity_id, audience: self.audience(), owner: self.owner(), payload }
+        EventDraft {
+            kind: Self::KIND.to_string(),
+            entity_type,
+            entity_id,
+            audience: self.audience(),
+            owner: self.owner(),
+            payload,
+            record: self.record(),
+        }
     }
 }
 
@@ -62,6 +75,8 @@ pub struct EventDraft {
     pub owner: Option<UserId>,
     /// Event body, secrets redacted.
     pub payload: Value,
+    /// The event-log entry written with it.
+    pub record: Option<Record>,
 }
 
 /// A stored event.

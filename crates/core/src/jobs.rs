@@ -233,6 +233,14 @@ impl JobContext {
         self.announce(JobStatus::Running, percent, Some(message.to_string())).await;
     }
 
+    /// Writes an event-log entry linked to this job.
+    pub async fn record(&self, record: crate::eventlog::Record) {
+        match self.events.record(record.job(Some(self.job.id))).await {
+            Ok(_) => self.bus.notify_written(),
+            Err(e) => tracing::warn!(job_id = %self.job.id, error = %e, "cannot write to the event log"),
+        }
+    }
+
     /// Appends a line to the job log without changing progress.
     pub async fn log(&self, level: &str, message: &str) {
         if let Err(e) = self.repo.append_log(self.job.id, &self.owner, LogLine::new(level, message)).await {
@@ -247,10 +255,43 @@ impl JobContext {
 
 async fn announce(events: &Arc<dyn EventRepo>, bus: &EventBus, job: &Job, status: JobStatus, progress: i32, message: Option<String>) {
     let ev = JobUpdated { job_id: job.id, kind: job.kind.clone(), status, progress, message, audience: job.audience };
-    match events.append(ev.draft()).await {
+    let mut draft = ev.draft();
+    if status == JobStatus::Failed {
+        draft.record = Some(failure_record(job));
+    }
+    match events.append(draft).await {
         Ok(_) => bus.notify_written(),
         Err(e) => tracing::warn!(job_id = %job.id, error = %e, "cannot write job event"),
     }
+}
+
+/// The module a job kind belongs to, for the event log.
+pub fn module_of(kind: &str) -> &'static str {
+    match kind.split('.').next().unwrap_or("") {
+        "servers" => "servers",
+        "proxy" => "proxy",
+        "tls" => "tls",
+        "pve" => "pve",
+        "tasks" => "tasks",
+        "monitoring" => "monitoring",
+        "system" => "platform",
+        _ => "jobs",
+    }
+}
+
+/// The event-log entry of a job that failed for good.
+fn failure_record(job: &Job) -> crate::eventlog::Record {
+    let why = job.error.as_deref().unwrap_or("no reason recorded");
+    crate::eventlog::Record::new(
+        crate::eventlog::Severity::Error,
+        module_of(&job.kind),
+        "job.failed",
+        format!("Job {} #{} failed after {} attempt(s): {why}", job.kind, job.id, job.attempts),
+    )
+    .entity("job", job.id, Some(&job.kind))
+    .job(Some(job.id))
+    .details(serde_json::json!({ "kind": job.kind, "attempts": job.attempts, "error": why }))
+    .audience(job.audience)
 }
 
 /// Code that performs one kind of job.

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod eventlog;
 pub mod events;
 pub mod ids;
 pub mod jobs;

@@ -28,17 +28,25 @@ pub struct Trail {
     pub audit: Option<AuditDraft>,
     /// Outbox events for the relay.
     pub events: Vec<EventDraft>,
+    /// Event-log entries that need no outbox event of their own.
+    pub records: Vec<crate::eventlog::Record>,
 }
 
 impl Trail {
     /// A trail with just an audit record.
     pub fn audit(draft: AuditDraft) -> Self {
-        Self { audit: Some(draft), events: Vec::new() }
+        Self { audit: Some(draft), events: Vec::new(), records: Vec::new() }
     }
 
     /// Adds an outbox event.
     pub fn with_event(mut self, event: EventDraft) -> Self {
         self.events.push(event);
+        self
+    }
+
+    /// Adds an event-log entry.
+    pub fn with_record(mut self, record: crate::eventlog::Record) -> Self {
+        self.records.push(record);
         self
     }
 }
@@ -198,6 +206,8 @@ pub trait TokenRepo: Send + Sync {
 pub trait AuditRepo: Send + Sync {
     /// Appends a record on its own (for events without another change, e.g. a failed login).
     async fn append(&self, draft: AuditDraft) -> StoreResult<()>;
+    /// Writes a trail (audit record and outbox events) on its own, for changes that have no row of their own.
+    async fn write(&self, trail: Trail) -> StoreResult<()>;
     /// Lists records, newest first.
     async fn list(&self, filter: &AuditFilter, page: PageRequest) -> StoreResult<Page<AuditRecord>>;
 }
@@ -213,6 +223,18 @@ pub trait EventRepo: Send + Sync {
     async fn latest_id(&self) -> StoreResult<EventId>;
     /// Deletes events older than `before`.
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Writes an event-log entry on its own (and its `event.recorded` announcement).
+    async fn record(&self, record: crate::eventlog::Record) -> StoreResult<crate::eventlog::EventLogEntry>;
+    /// Event-log entries, newest first.
+    async fn list_records(
+        &self,
+        filter: &crate::eventlog::EventLogFilter,
+        page: crate::page::PageRequest,
+    ) -> StoreResult<crate::page::Page<crate::eventlog::EventLogEntry>>;
+    /// Entry counts by severity since `since`, for the dashboard.
+    async fn count_records(&self, since: DateTime<Utc>, visible_to: Role) -> StoreResult<Vec<(crate::eventlog::Severity, u64)>>;
+    /// Deletes event-log entries older than `before`.
+    async fn prune_records(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// The durable job queue.
@@ -239,4 +261,6 @@ pub trait JobRepo: Send + Sync {
     async fn list(&self, filter: &JobFilter, page: PageRequest) -> StoreResult<Page<Job>>;
     /// Counts by status, for metrics.
     async fn counts(&self) -> StoreResult<Vec<(String, crate::jobs::JobStatus, u64)>>;
+    /// When the oldest queued job that is due became due (`None` when nothing waits).
+    async fn oldest_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
 }

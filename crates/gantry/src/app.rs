@@ -166,6 +166,7 @@ impl App {
             shutdown: shutdown.clone(),
             data_dir: cfg.data_dir.clone(),
             known_migrations: migrations.iter().map(|m| m.step.name().to_string()).collect(),
+            log_control: crate::logging::installed(),
             services: Default::default(),
         });
 

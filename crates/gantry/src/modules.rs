@@ -16,7 +16,10 @@ use std::time::Duration;
 /// Every module, in mount order (the platform first: others may rely on its tables).
 pub fn all(cfg: &Config) -> Vec<Box<dyn Module>> {
     vec![
-        Box::new(PlatformModule { event_retention: Duration::from_secs(cfg.events.retention_days * 86_400) }),
+        Box::new(PlatformModule {
+            event_retention: Duration::from_secs(cfg.events.retention_days * 86_400),
+            event_log_retention: Duration::from_secs(cfg.monitoring.event_retention_days * 86_400),
+        }),
         Box::new(ServersModule {
             settings: ServersSettings {
                 probe_interval: Duration::from_secs(cfg.servers.probe_interval_seconds),

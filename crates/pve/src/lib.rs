@@ -29,9 +29,10 @@ pub use service::{CLEANUP_JOB, DEPLOY_JOB, PveService, PveSettings};
 use async_trait::async_trait;
 use gantry_api::module::{Module, Mount, MountError};
 use gantry_api::state::{AppState, Platform};
+use gantry_core::eventlog::{Record, Severity};
 use gantry_core::jobs::{JobContext, JobError, JobHandler};
 use gantry_store::ModuleMigration;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -86,7 +87,22 @@ impl JobHandler for DeployJob {
 
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
         let id = ctx.job.payload["deployment_id"].as_i64().ok_or_else(|| JobError::Permanent("payload lacks deployment_id".into()))?;
-        self.0.run_deploy(id, &ctx).await.map_err(|e| JobError::Permanent(e.to_string()))
+        let out = self.0.run_deploy(id, &ctx).await.map_err(|e| JobError::Permanent(e.to_string()))?;
+        let (ready, total) = (out["ready"].as_u64().unwrap_or(0), out["total"].as_u64().unwrap_or(0));
+        let status = out["status"].as_str().unwrap_or("unknown");
+        let severity = match status {
+            "done" => Severity::Info,
+            "partial" => Severity::Warning,
+            _ => Severity::Error,
+        };
+        let message = format!("Deployment #{id} finished {status}: {ready} of {total} VMs ready");
+        ctx.record(
+            Record::new(severity, "pve", format!("pve.deploy_{status}"), message)
+                .entity("pve_deployment", id, None)
+                .details(json!({ "status": status, "ready": ready, "total": total })),
+        )
+        .await;
+        Ok(out)
     }
 }
 
@@ -103,6 +119,21 @@ impl JobHandler for CleanupJob {
         let id = p["deployment_id"].as_i64().ok_or_else(|| JobError::Permanent("payload lacks deployment_id".into()))?;
         let users = p["users"].as_array().map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect());
         let remove_users = p["remove_users"].as_bool().unwrap_or(true);
-        self.0.run_cleanup(id, users, remove_users, &ctx).await.map_err(|e| JobError::Permanent(e.to_string()))
+        let partial = users.is_some();
+        let out = self.0.run_cleanup(id, users, remove_users, &ctx).await.map_err(|e| JobError::Permanent(e.to_string()))?;
+        let status = out["status"].as_str().unwrap_or("unknown");
+        let failures = out["failures"].as_array().map_or(0, Vec::len);
+        let (severity, message) = if failures == 0 {
+            (Severity::Info, format!("Cleanup of deployment #{id} finished ({status}{})", if partial { ", selected users" } else { "" }))
+        } else {
+            (Severity::Error, format!("Cleanup of deployment #{id} left {failures} failure(s) ({status}); run it again to retry"))
+        };
+        ctx.record(
+            Record::new(severity, "pve", "pve.cleanup", message)
+                .entity("pve_deployment", id, None)
+                .details(json!({ "status": status, "failures": out["failures"] })),
+        )
+        .await;
+        Ok(out)
     }
 }

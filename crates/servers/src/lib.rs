@@ -21,6 +21,7 @@ pub use service::{
 use async_trait::async_trait;
 use gantry_api::module::{Module, Mount, MountError, Worker};
 use gantry_api::state::{AppState, Platform};
+use gantry_core::eventlog::{Record, Severity};
 use gantry_core::jobs::{JobContext, JobError, JobHandler};
 use gantry_ssh::{Pool, Timeouts};
 use gantry_store::ModuleMigration;
@@ -114,6 +115,17 @@ impl JobHandler for CheckJob {
         let id = ctx.job.payload["server_id"].as_i64().ok_or_else(|| JobError::Permanent("payload lacks server_id".into()))?;
         let (ok, steps, facts) = self.0.check(id, Some(&ctx)).await.map_err(|e| JobError::Permanent(e.to_string()))?;
         let result = json!({"ok": ok, "steps": steps, "facts": facts});
+        let name = self.0.get(id).await.map(|s| s.name).unwrap_or_else(|_| format!("#{id}"));
+        let record = match steps.iter().find(|s| !s.ok) {
+            None => Record::new(Severity::Info, "servers", "server.check_passed", format!("Check of server {name} passed")),
+            Some(s) => Record::new(
+                Severity::Warning,
+                "servers",
+                "server.check_failed",
+                format!("Check of server {name} failed at {}: {}", s.step, s.message),
+            ),
+        };
+        ctx.record(record.entity("server", id, Some(&name)).details(json!({ "steps": steps }))).await;
         if ok {
             Ok(result)
         } else {

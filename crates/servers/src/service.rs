@@ -4,6 +4,7 @@ use crate::model::*;
 use crate::store::{self, Changes, ListFilter, ServerRepo};
 use chrono::Utc;
 use gantry_core::audit::{Actor, AuditDraft};
+use gantry_core::eventlog::{Record, Severity};
 use gantry_core::events::DomainEvent;
 use gantry_core::jobs::{Job, NewJob};
 use gantry_core::metrics::{Gauge, Histogram};
@@ -83,6 +84,23 @@ impl DomainEvent for ServerStatusChanged {
     const KIND: &'static str = "server.status_changed";
     fn entity(&self) -> Option<(&'static str, String)> {
         Some(("server", self.server_id.to_string()))
+    }
+    fn record(&self) -> Option<Record> {
+        let why = self.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        let (severity, kind, message) = match self.to {
+            ServerStatus::Ok => (Severity::Info, "server.up", format!("Server {} is reachable (was {})", self.name, self.from.as_str())),
+            ServerStatus::Unknown => return None,
+            ServerStatus::Unreachable => (Severity::Error, "server.down", format!("Server {} is unreachable{why}", self.name)),
+            ServerStatus::AuthFailed => (Severity::Error, "server.auth_failed", format!("Server {} refused Gantry's login{why}", self.name)),
+            ServerStatus::HostKeyChanged => {
+                (Severity::Error, "server.host_key_changed", format!("Server {} presented a different host key{why}", self.name))
+            }
+        };
+        Some(
+            Record::new(severity, "servers", kind, message)
+                .entity("server", self.server_id, Some(&self.name))
+                .details(serde_json::json!({ "from": self.from, "to": self.to, "message": self.message })),
+        )
     }
 }
 
@@ -737,6 +755,15 @@ impl ServersService {
             self.bus.notify_written();
         }
         self.metrics.up.set(&[&m.name], if status == ServerStatus::Ok { 1.0 } else { 0.0 });
+    }
+
+    /// How many servers are in each status (for the dashboard).
+    pub async fn status_counts(&self) -> Result<BTreeMap<String, u64>, ServiceError> {
+        let mut counts = BTreeMap::new();
+        for m in self.repo.all().await.map_err(not_found)? {
+            *counts.entry(m.status).or_insert(0) += 1;
+        }
+        Ok(counts)
     }
 
     /// Every server id (for the probe loop).

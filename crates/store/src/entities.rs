@@ -126,6 +126,34 @@ pub mod event {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod event_log {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "event_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: DateTimeUtc,
+        pub severity: i16,
+        pub module: String,
+        pub kind: String,
+        pub entity_type: Option<String>,
+        pub entity_id: Option<String>,
+        pub entity_name: Option<String>,
+        pub job_id: Option<i64>,
+        pub message: String,
+        pub details: String,
+        pub audience: String,
+        pub search_text: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod job {
     use sea_orm::entity::prelude::*;
 

@@ -19,7 +19,7 @@ pub mod storage;
 mod store;
 
 pub use attach::{Attachment, S3Input, StorageInput, StorageView};
-pub use service::{LinkTarget, Task, TaskChanged, TaskInput, TasksService, TasksSettings};
+pub use service::{LinkTarget, OpenCounts, Task, TaskChanged, TaskInput, TasksService, TasksSettings};
 
 use gantry_api::module::{Module, Mount, MountError, Worker};
 use gantry_api::state::{AppState, Platform};

@@ -16,7 +16,8 @@ use gantry_core::{FieldError, ServiceError, StoreError};
 use gantry_store::Db;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
@@ -274,6 +275,15 @@ struct Parsed {
 /// Users by id: (login, display name, disabled).
 type UserNames = HashMap<i64, (String, String, bool)>;
 
+/// Open-task counts.
+#[derive(Debug, Clone, Copy, Default, Serialize, ToSchema)]
+pub struct OpenCounts {
+    /// Not completed.
+    pub open: u64,
+    /// Not completed and past the due date.
+    pub overdue: u64,
+}
+
 /// The tasks service.
 pub struct TasksService {
     pub(crate) db: Db,
@@ -513,6 +523,20 @@ impl TasksService {
         let tag = sort_tag(sort);
         let page = page.finish_keyed(rows, move |r| Cursor { id: r.id, key: Some(format!("{tag}{}", sort_key(sort.field, r))) });
         Ok(Page { items: self.views(page.items).await?, next: page.next })
+    }
+
+    /// Open tasks, and how many of them are past their due date (for the dashboard).
+    pub async fn open_counts(&self) -> Result<OpenCounts, ServiceError> {
+        let c = self.db.connection();
+        let open = task::Entity::find().filter(task::Column::Completed.eq(false)).count(c).await.map_err(db)?;
+        let today = Utc::now().format("%Y-%m-%d").to_string();
+        let overdue = task::Entity::find()
+            .filter(task::Column::Completed.eq(false))
+            .filter(task::Column::DueKey.lt(today))
+            .count(c)
+            .await
+            .map_err(db)?;
+        Ok(OpenCounts { open, overdue })
     }
 
     /// Labels in use with their counts.

@@ -5,6 +5,7 @@ use crate::inspect::{self, Inspected};
 use crate::store::{account, certificate, version};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use gantry_core::audit::{Actor, AuditDraft};
+use gantry_core::eventlog::{Record, Severity};
 use gantry_core::events::{DomainEvent, EventBus};
 use gantry_core::jobs::{Job, NewJob, Waker};
 use gantry_core::metrics::Gauge;
@@ -155,6 +156,23 @@ impl DomainEvent for CertificateChanged {
     const KIND: &'static str = "certificate.changed";
     fn entity(&self) -> Option<(&'static str, String)> {
         Some(("certificate", self.certificate_id.to_string()))
+    }
+    fn record(&self) -> Option<Record> {
+        let id = self.certificate_id;
+        let detail = self.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        let (severity, message) = match self.what.as_str() {
+            "issued" => (Severity::Info, format!("Certificate #{id} was issued{detail}")),
+            "renewed" => (Severity::Info, format!("Certificate #{id} was renewed{detail}")),
+            "renewal_failed" => (Severity::Error, format!("Renewing certificate #{id} failed{detail}")),
+            "uploaded" => (Severity::Info, format!("Certificate #{id} was uploaded")),
+            "deleted" => (Severity::Info, format!("Certificate #{id} was deleted")),
+            other => (Severity::Info, format!("Certificate #{id}: {other}{detail}")),
+        };
+        Some(
+            Record::new(severity, "tls", format!("certificate.{}", self.what), message)
+                .entity("certificate", id, None)
+                .details(serde_json::json!({ "what": self.what, "detail": self.detail })),
+        )
     }
 }
 

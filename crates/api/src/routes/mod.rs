@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod eventlog;
 pub mod events;
 pub mod jobs;
 pub mod system;

@@ -8,7 +8,7 @@ use gantry_core::audit::{AuditDraft, AuditFilter, AuditRecord};
 use gantry_core::ids::{AuditId, UserId};
 use gantry_core::page::{Page, PageRequest};
 use gantry_core::repo::{AuditRepo, StoreResult, Trail};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
 pub(crate) struct SqlAudit(pub Db);
 
@@ -33,6 +33,13 @@ impl AuditRepo for SqlAudit {
     async fn append(&self, draft: AuditDraft) -> StoreResult<()> {
         let _w = self.0.write_guard().await;
         write_trail(&self.0.conn, Trail::audit(draft)).await
+    }
+
+    async fn write(&self, trail: Trail) -> StoreResult<()> {
+        let _w = self.0.write_guard().await;
+        let txn = self.0.conn.begin().await.map_err(db)?;
+        write_trail(&txn, trail).await?;
+        txn.commit().await.map_err(db)
     }
 
     async fn list(&self, f: &AuditFilter, page: PageRequest) -> StoreResult<Page<AuditRecord>> {

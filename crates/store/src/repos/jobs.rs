@@ -3,7 +3,7 @@ use crate::entities::job::{self, Column, Entity};
 use crate::error::db;
 use crate::{Backend, Db};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use gantry_core::StoreError;
 use gantry_core::ids::{JobId, UserId};
 use gantry_core::jobs::{Job, JobFilter, JobStatus, LogLine, MAX_LOG_LINES, NewJob, Outcome};
@@ -336,5 +336,16 @@ impl JobRepo for SqlJobs {
             .await
             .map_err(db)?;
         Ok(rows.into_iter().filter_map(|(k, s, n)| JobStatus::parse(&s).map(|s| (k, s, u64::try_from(n).unwrap_or(0)))).collect())
+    }
+
+    async fn oldest_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = Entity::find()
+            .filter(Column::Status.eq(JobStatus::Queued.as_str()))
+            .filter(Column::RunAfter.lte(Utc::now()))
+            .order_by_asc(Column::RunAfter)
+            .one(&self.db.conn)
+            .await
+            .map_err(db)?;
+        Ok(row.map(|m| m.run_after))
     }
 }

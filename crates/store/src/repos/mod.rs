@@ -74,11 +74,15 @@ pub async fn write_trail<C: ConnectionTrait>(c: &C, trail: Trail) -> Result<(), 
     for e in trail.events {
         insert_event(c, e).await?;
     }
+    for r in trail.records {
+        events::insert_record(c, r).await?;
+    }
     Ok(())
 }
 
-/// Inserts one outbox event and returns its id.
-pub(crate) async fn insert_event<C: ConnectionTrait>(c: &C, e: gantry_core::events::EventDraft) -> Result<i64, StoreError> {
+/// Inserts one outbox event (and its event-log entry, if it carries one) and returns its id.
+pub(crate) async fn insert_event<C: ConnectionTrait>(c: &C, mut e: gantry_core::events::EventDraft) -> Result<i64, StoreError> {
+    let record = e.record.take();
     let m = event_e::ActiveModel {
         at: Set(Utc::now()),
         kind: Set(truncate(&e.kind, 64)),
@@ -92,6 +96,9 @@ pub(crate) async fn insert_event<C: ConnectionTrait>(c: &C, e: gantry_core::even
     .insert(c)
     .await
     .map_err(db)?;
+    if let Some(r) = record {
+        events::insert_record(c, r).await?;
+    }
     Ok(m.id)
 }
 
