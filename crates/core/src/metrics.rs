@@ -219,6 +219,15 @@ impl Gauge {
             m.remove(&key(labels));
         }
     }
+
+    /// Replaces every series at once (a scrape never sees the family half-filled).
+    pub fn replace(&self, series: impl IntoIterator<Item = (Vec<String>, f64)>) {
+        if let Family::Gauge(m) = &self.0.family
+            && let Ok(mut m) = m.lock()
+        {
+            *m = series.into_iter().collect();
+        }
+    }
 }
 
 impl Histogram {

@@ -87,6 +87,11 @@ impl Module for ProxyModule {
                 &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
             ),
             status: p.metrics.gauge("gantry_proxy_status", "1 for each server's current proxy status.", &["server_id", "status"]),
+            generation_applied: p.metrics.gauge(
+                "gantry_proxy_generation_applied_timestamp_seconds",
+                "When each server's live generation went live (Unix time).",
+                &["server_id"],
+            ),
         };
         let svc = Arc::new(ProxyService::new(
             p.db.clone(),
@@ -115,6 +120,24 @@ impl Module for ProxyModule {
                         async move {
                             if let Err(e) = s.sweep().await {
                                 tracing::warn!(error = %e, "proxy reconcile sweep failed");
+                            }
+                        }
+                    })
+                    .await
+                })
+            }),
+        ));
+        // Every replica re-reads the shared state, so gauges agree whichever replica made the change.
+        let s = svc.clone();
+        workers.push((
+            "proxy-metrics",
+            Box::new(move |stop: CancellationToken| {
+                Box::pin(async move {
+                    reconcile::every(Duration::from_secs(1), Duration::from_secs(15), stop, || {
+                        let s = s.clone();
+                        async move {
+                            if let Err(e) = s.refresh_metrics().await {
+                                tracing::debug!(error = %e, "cannot refresh proxy metrics");
                             }
                         }
                     })

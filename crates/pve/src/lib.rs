@@ -27,13 +27,14 @@ mod store;
 pub use service::{CLEANUP_JOB, DEPLOY_JOB, PveService, PveSettings};
 
 use async_trait::async_trait;
-use gantry_api::module::{Module, Mount, MountError};
+use gantry_api::module::{Module, Mount, MountError, Worker};
 use gantry_api::state::{AppState, Platform};
 use gantry_core::eventlog::{Record, Severity};
 use gantry_core::jobs::{JobContext, JobError, JobHandler};
 use gantry_store::ModuleMigration;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 /// The module.
@@ -73,7 +74,34 @@ impl Module for PveModule {
             vm_results,
         ));
         p.provide(svc.clone());
-        Ok(Mount { jobs: vec![Arc::new(DeployJob(svc.clone())), Arc::new(CleanupJob(svc))], workers: vec![], event_handlers: vec![] })
+        let stands = p.metrics.gauge("gantry_pve_stands", "Proxmox stands by state (ready, deploying, failed, ...).", &["state"]);
+        let s = svc.clone();
+        // Every replica re-reads the shared state, so the gauge agrees whichever replica deployed.
+        let stand_metrics: Worker = Box::new(move |stop: CancellationToken| {
+            Box::pin(async move {
+                loop {
+                    match s.deployments().await {
+                        Ok(ds) => {
+                            let mut counts = std::collections::BTreeMap::<String, f64>::new();
+                            for st in ds.into_iter().flat_map(|d| d.stands) {
+                                *counts.entry(st.status).or_default() += 1.0;
+                            }
+                            stands.replace(counts.into_iter().map(|(k, v)| (vec![k], v)));
+                        }
+                        Err(e) => tracing::debug!(error = %e, "cannot refresh Proxmox stand metrics"),
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                    }
+                }
+            })
+        });
+        Ok(Mount {
+            jobs: vec![Arc::new(DeployJob(svc.clone())), Arc::new(CleanupJob(svc))],
+            workers: vec![("pve-metrics", stand_metrics)],
+            event_handlers: vec![],
+        })
     }
 }
 

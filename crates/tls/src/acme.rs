@@ -349,6 +349,8 @@ impl TlsService {
         let mut am: certificate::ActiveModel = fresh.clone().into();
         am.job_id = Set(None);
         am.updated_at = Set(Utc::now());
+        self.metrics.renewals.inc(&[if out.is_ok() { "ok" } else { "failed" }]);
+        self.metrics.failing.set(&[&certificate_id.to_string()], if out.is_ok() { 0.0 } else { 1.0 });
         let (event, result) = match out {
             Ok((chain, key, facts, key_enc)) => {
                 let renewal = fresh.status == "valid";

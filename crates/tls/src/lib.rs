@@ -59,11 +59,23 @@ impl Module for TlsModule {
         let need = |what: &str| MountError { module: "tls", reason: format!("the {what} module must be mounted first") };
         let domains = p.service::<DomainsService>().map_err(|_| need("domains"))?;
         let proxy = p.service::<ProxyService>().map_err(|_| need("proxy"))?;
-        let expiry = p.metrics.gauge(
-            "gantry_certificate_expiry_timestamp_seconds",
-            "When each certificate expires (Unix time; ACME certificates not issued yet are left out).",
-            &["certificate_id"],
-        );
+        let metrics = service::TlsMetrics {
+            expiry: p.metrics.gauge(
+                "gantry_certificate_expiry_timestamp_seconds",
+                "When each certificate expires (Unix time; ACME certificates not issued yet are left out).",
+                &["certificate_id"],
+            ),
+            renewals: p.metrics.counter(
+                "gantry_certificate_renewals_total",
+                "ACME issuance and renewal attempts by result (ok, failed).",
+                &["result"],
+            ),
+            failing: p.metrics.gauge(
+                "gantry_certificate_renewal_failing",
+                "1 while a certificate's latest issuance or renewal attempt failed.",
+                &["certificate_id"],
+            ),
+        };
         let svc = Arc::new(TlsService::new(
             p.db.clone(),
             p.keyring.clone(),
@@ -73,7 +85,7 @@ impl Module for TlsModule {
             p.jobs_waker.clone(),
             p.bus.clone(),
             self.settings.clone(),
-            expiry,
+            metrics,
         ));
         proxy.set_certificates(Arc::new(service::Source(svc.clone())));
         domains.set_certificate_check(Arc::new(service::Check(svc.clone())));

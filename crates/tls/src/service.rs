@@ -8,7 +8,7 @@ use gantry_core::audit::{Actor, AuditDraft};
 use gantry_core::eventlog::{Record, Severity};
 use gantry_core::events::{DomainEvent, EventBus};
 use gantry_core::jobs::{Job, NewJob, Waker};
-use gantry_core::metrics::Gauge;
+use gantry_core::metrics::{Counter, Gauge};
 use gantry_core::repo::{JobRepo, Trail};
 use gantry_core::secrets::Keyring;
 use gantry_core::user::Role;
@@ -209,9 +209,20 @@ pub struct TlsService {
     pub(crate) waker: Waker,
     pub(crate) bus: EventBus,
     pub(crate) settings: TlsSettings,
-    pub(crate) expiry: Gauge,
+    pub(crate) metrics: TlsMetrics,
     /// Certificate ids this replica reports expiry for (another replica may delete one).
     pub(crate) reported: std::sync::Mutex<std::collections::BTreeSet<i64>>,
+}
+
+/// The module's metrics.
+#[derive(Clone)]
+pub struct TlsMetrics {
+    /// When each certificate expires.
+    pub expiry: Gauge,
+    /// Issuance and renewal attempts by result (counted once, by the replica that ran them).
+    pub renewals: Counter,
+    /// 1 while a certificate's latest issuance or renewal attempt failed.
+    pub failing: Gauge,
 }
 
 fn db_err(e: sea_orm::DbErr) -> ServiceError {
@@ -235,9 +246,9 @@ impl TlsService {
         waker: Waker,
         bus: EventBus,
         settings: TlsSettings,
-        expiry: Gauge,
+        metrics: TlsMetrics,
     ) -> Self {
-        Self { db, keyring, domains, proxy, jobs, waker, bus, settings, expiry, reported: Default::default() }
+        Self { db, keyring, domains, proxy, jobs, waker, bus, settings, metrics, reported: Default::default() }
     }
 
     pub(crate) async fn row(&self, id: i64) -> Result<certificate::Model, ServiceError> {
@@ -276,7 +287,7 @@ impl TlsService {
         // Before its first issuance an ACME certificate has no dates worth reporting.
         let issued = !m.material_id.is_empty();
         if issued {
-            self.expiry.set(&[&m.id.to_string()], m.not_after.timestamp() as f64);
+            self.metrics.expiry.set(&[&m.id.to_string()], m.not_after.timestamp() as f64);
             if let Ok(mut r) = self.reported.lock() {
                 r.insert(m.id);
             }
@@ -325,8 +336,9 @@ impl TlsService {
     /// Refreshes the expiry metric from the table: every certificate's series, and none for
     /// certificates gone since (deleted on any replica).
     pub async fn refresh_metrics(&self) -> Result<(), ServiceError> {
-        let ids: std::collections::BTreeSet<i64> =
-            self.list().await?.into_iter().filter(|c| !c.fingerprint.is_empty()).map(|c| c.id).collect();
+        let certs = self.list().await?;
+        self.metrics.failing.replace(certs.iter().map(|c| (vec![c.id.to_string()], if c.failures > 0 { 1.0 } else { 0.0 })));
+        let ids: std::collections::BTreeSet<i64> = certs.into_iter().filter(|c| !c.fingerprint.is_empty()).map(|c| c.id).collect();
         let gone: Vec<i64> = match self.reported.lock() {
             Ok(mut r) => {
                 let gone = r.difference(&ids).copied().collect();
@@ -336,7 +348,7 @@ impl TlsService {
             Err(_) => Vec::new(),
         };
         for id in gone {
-            self.expiry.remove(&[&id.to_string()]);
+            self.metrics.expiry.remove(&[&id.to_string()]);
         }
         Ok(())
     }
@@ -481,7 +493,7 @@ impl TlsService {
         txn.commit().await.map_err(db_err)?;
         self.bus.notify_written();
         drop(_w);
-        self.expiry.remove(&[&id.to_string()]);
+        self.metrics.expiry.remove(&[&id.to_string()]);
         Ok(())
     }
 
