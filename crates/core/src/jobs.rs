@@ -222,6 +222,7 @@ impl JobContext {
     /// Reports progress (0–100) with a message that is also appended to the job log.
     pub async fn progress(&self, percent: i32, message: &str) {
         let percent = percent.clamp(0, 100);
+        tracing::debug!(percent, message, "job progress");
         let line = LogLine::new("info", message);
         match self.repo.progress(self.job.id, &self.owner, percent, Some(message), Some(line)).await {
             Ok(true) => {}
