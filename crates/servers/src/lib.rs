@@ -95,7 +95,8 @@ impl Module for ServersModule {
             p.bus.clone(),
         ));
         p.provide(svc.clone());
-        let mut workers: Vec<(&'static str, Worker)> = vec![("ssh-pool-reaper", reap_loop(svc.pool.clone()))];
+        let mut workers: Vec<(&'static str, Worker)> =
+            vec![("ssh-pool-reaper", reap_loop(svc.pool.clone())), ("servers-metrics", metrics_loop(svc.clone()))];
         if !self.settings.probe_interval.is_zero() {
             workers.push(("servers-probe", probe_loop(svc.clone(), self.settings.probe_interval)));
         }
@@ -135,6 +136,24 @@ impl JobHandler for CheckJob {
             Err(JobError::Permanent(failed))
         }
     }
+}
+
+/// Re-reads every server's status every 15 s, so `gantry_server_up` is the
+/// same on every replica whichever replica probed or checked the server.
+fn metrics_loop(svc: Arc<ServersService>) -> Worker {
+    Box::new(move |stop: CancellationToken| {
+        Box::pin(async move {
+            loop {
+                if let Err(e) = svc.refresh_metrics().await {
+                    tracing::debug!(error = %e, "cannot refresh server metrics");
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                }
+            }
+        })
+    })
 }
 
 /// Closes idle pooled SSH connections every minute, whether or not probing is on.

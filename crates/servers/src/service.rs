@@ -757,6 +757,17 @@ impl ServersService {
         self.metrics.up.set(&[&m.name], if status == ServerStatus::Ok { 1.0 } else { 0.0 });
     }
 
+    /// Sets `gantry_server_up` from the stored statuses (servers never checked are left out).
+    pub async fn refresh_metrics(&self) -> Result<(), ServiceError> {
+        let rows = self.repo.all().await.map_err(not_found)?;
+        self.metrics.up.replace(
+            rows.into_iter()
+                .filter(|m| m.status != ServerStatus::Unknown.as_str())
+                .map(|m| (vec![m.name], if m.status == ServerStatus::Ok.as_str() { 1.0 } else { 0.0 })),
+        );
+        Ok(())
+    }
+
     /// How many servers are in each status (for the dashboard).
     pub async fn status_counts(&self) -> Result<BTreeMap<String, u64>, ServiceError> {
         let mut counts = BTreeMap::new();
