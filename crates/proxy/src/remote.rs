@@ -11,6 +11,7 @@
 //! C/gantry/generations/<N>/      one directory per generation (00-gantry.conf, group-<id>.conf)
 //! C/gantry/staging/<N>/          a generation being validated
 //! C/gantry/live -> generations/<N>   the live pointer, switched with one rename(2)
+//! C/gantry/logs/access.log       the domains' traffic log (read and rotated by the monitoring module)
 //! <main include dir>/gantry-main.conf   worker_shutdown_timeout, when nginx.conf has a main-level include
 //! ```
 //!
@@ -76,8 +77,8 @@ exit 0"#;
 /// Creates the directories and the live pointer (idempotent).
 const LAYOUT: &str = r#"set -e
 C=$1; G="$C/gantry"
-mkdir -p "$G/generations/0" "$G/staging" "$C/conf.d"
-chmod 755 "$G" "$G/generations" "$G/staging"
+mkdir -p "$G/generations/0" "$G/staging" "$G/logs" "$C/conf.d"
+chmod 755 "$G" "$G/generations" "$G/staging" "$G/logs"
 [ -L "$G/live" ] || ln -s generations/0 "$G/live""#;
 
 /// Runs `nginx -t`; prints nginx's output.
@@ -96,8 +97,9 @@ else nginx; echo started
 fi"#;
 
 /// Unpacks a generation from stdin into staging and validates it in a private mount namespace.
+/// Also makes the traffic log's directory, which `nginx -t` needs and servers installed before it existed lack.
 const STAGE: &str = r#"G=$1; N=$2; S="$G/staging/$N"
-rm -rf "$S" && mkdir -p "$S" || exit 3
+rm -rf "$S" && mkdir -p "$S" "$G/logs" || exit 3
 tar -x -o -C "$S" -f - || { echo "cannot unpack the generation into $S" >&2; exit 3; }
 live=$(readlink -f "$G/live") || exit 3
 out=$(unshare -m sh -c 'mount --bind "$1" "$2" || exit 90; exec nginx -t 2>&1' gantry-validate "$S" "$live" 2>&1)

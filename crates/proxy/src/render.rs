@@ -16,6 +16,17 @@
 //! - `group-<id>.conf`: one file per domain group bound to the server, one
 //!   `server` block per enabled domain, in name order.
 //!
+//! With [`RenderSettings::access_log`] set, every domain's blocks also log
+//! one line per request in the `gantry_stats` format (defined in
+//! `00-gantry.conf`) to `<conf_dir>/gantry/logs/access.log`, which the
+//! monitoring module reads over SSH. The domain in each line is
+//! `$server_name`, the configured name, never `$host`: the `Host` header is
+//! the client's to choose, unbounded, and could forge lines. The status
+//! server and the route markers keep `access_log off`, and Gantry renders no
+//! catch-all server, so every line belongs to a configured domain. Domain
+//! blocks set their own `access_log`, so the operator's http-level access
+//! log no longer receives Gantry's domains.
+//!
 //! Upstreams are always IP literals, so no DNS lookup can ever stop nginx.
 
 use gantry_domains::ServedGroup;
@@ -34,6 +45,10 @@ pub const MARKER_PATH: &str = "/gantry/generation";
 pub const ROUTE_PATH: &str = "/.well-known/gantry/route";
 /// Stands for the content hash while it is computed.
 const HASH_SLOT: &str = "@@GANTRY_CONTENT_HASH@@";
+
+/// The `log_format` of the traffic log: tab-separated `$msec $server_name $status $bytes_sent
+/// $request_time $upstream_response_time` (nginx escapes tabs and control bytes in values).
+pub const LOG_FORMAT: &str = "gantry_stats";
 
 /// http-level directives Gantry sets in `00-gantry.conf` unless the operator's own configuration already does.
 pub const HTTP_DEFAULTS: &[&str] = &["server_names_hash_bucket_size", "server_names_hash_max_size"];
@@ -60,6 +75,10 @@ pub struct RenderSettings {
     /// have no certificate yet are served over HTTP until they have one.
     #[serde(default)]
     pub tls: BTreeMap<i64, String>,
+    /// Where domains log their traffic (`<conf_dir>/gantry/logs/access.log`, see [`access_log_path`]);
+    /// `None` renders no traffic log and leaves access logging to the operator's configuration.
+    #[serde(default)]
+    pub access_log: Option<String>,
 }
 
 fn default_conf_dir() -> String {
@@ -76,6 +95,7 @@ impl Default for RenderSettings {
             conf_dir: default_conf_dir(),
             http2_directive: false,
             tls: BTreeMap::new(),
+            access_log: None,
         }
     }
 }
@@ -95,6 +115,16 @@ pub fn acme_dir(conf_dir: &str) -> String {
 /// Where certificate files live on a server.
 pub fn certs_dir(conf_dir: &str) -> String {
     format!("{conf_dir}/gantry/certs")
+}
+
+/// Where the traffic log lives on a server (Gantry creates it with its layout).
+pub fn logs_dir(conf_dir: &str) -> String {
+    format!("{conf_dir}/gantry/logs")
+}
+
+/// The traffic log domains write in the [`LOG_FORMAT`] format.
+pub fn access_log_path(conf_dir: &str) -> String {
+    format!("{}/access.log", logs_dir(conf_dir))
 }
 
 /// The ACME HTTP-01 path prefix.
@@ -191,10 +221,14 @@ fn proxy_location(out: &mut String, path: &str, target: &str, port: u16, sch: Sc
     out.push_str("    }\n");
 }
 
-fn server_names(o: &mut String, d: &DomainSpec) {
+/// `server_name` (the domain first: `$server_name` in the traffic log is the domain) and the traffic log.
+fn server_names(o: &mut String, d: &DomainSpec, s: &RenderSettings) {
     let mut names = vec![d.name.as_str()];
     names.extend(d.aliases.iter().map(|a| a.as_str()));
     let _ = writeln!(o, "    server_name {};", names.join(" "));
+    if let Some(path) = &s.access_log {
+        let _ = writeln!(o, "    access_log {path} {LOG_FORMAT};");
+    }
 }
 
 /// The ACME HTTP-01 location: on port 80 of every `tls: acme` domain, before any certificate
@@ -313,7 +347,7 @@ fn domain_blocks(id: i64, d: &DomainSpec, s: &RenderSettings) -> (String, Option
     let material = s.tls.get(&id).filter(|_| d.options.tls != TlsMode::None);
     let mut plain = String::with_capacity(body.len() + 256);
     listen_lines(&mut plain, s, 80, "");
-    server_names(&mut plain, d);
+    server_names(&mut plain, d, s);
     // Only ACME domains: others may proxy the path to a backend with its own ACME client.
     if d.options.tls == TlsMode::Acme {
         acme_location(&mut plain, s);
@@ -331,7 +365,7 @@ fn domain_blocks(id: i64, d: &DomainSpec, s: &RenderSettings) -> (String, Option
         // domain on that address); later versions take `http2 on;` per server.
         let extra = if d.options.http2 && !s.http2_directive { " ssl http2" } else { " ssl" };
         listen_lines(&mut t, s, 443, extra);
-        server_names(&mut t, d);
+        server_names(&mut t, d, s);
         tls_lines(&mut t, d, s, m);
         t.push_str(&body);
         t.push_str("}\n");
@@ -418,6 +452,13 @@ pub fn assemble(groups: Vec<GroupFile>, s: &RenderSettings) -> Rendered {
         let _ = writeln!(m, "    {ip} 1;");
     }
     m.push_str("}\n\n");
+    if s.access_log.is_some() {
+        m.push_str("# Traffic statistics, read by Gantry over SSH: one tab-separated line per request.\n");
+        let _ = writeln!(
+            m,
+            "log_format {LOG_FORMAT} '$msec\\t$server_name\\t$status\\t$bytes_sent\\t$request_time\\t$upstream_response_time';\n"
+        );
+    }
     m.push_str("# Status and generation marker, for Gantry's verification over SSH; loopback only.\n");
     m.push_str("server {\n");
     let _ = writeln!(m, "    listen 127.0.0.1:{};", s.status_port);

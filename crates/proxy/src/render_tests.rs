@@ -116,6 +116,7 @@ fn cases() -> Vec<(&'static str, Vec<ServedGroup>, RenderSettings)> {
             RenderSettings {
                 conf_dir: GOLDEN_CONF_DIR.into(),
                 tls: BTreeMap::from([(71, "0a1b2c3d4e5f60718293a4b5c6d7e8f9".into())]),
+                access_log: Some(access_log_path(GOLDEN_CONF_DIR)),
                 ..RenderSettings::default()
             },
         ),
@@ -134,6 +135,16 @@ fn cases() -> Vec<(&'static str, Vec<ServedGroup>, RenderSettings)> {
                 ipv6: false,
                 conf_dir: GOLDEN_CONF_DIR.into(),
                 tls: BTreeMap::from([(81, "99aa".into())]),
+                access_log: Some(access_log_path(GOLDEN_CONF_DIR)),
+                ..RenderSettings::default()
+            },
+        ),
+        (
+            "traffic_log",
+            vec![group(9, "logged", vec![simple(91, "a.example.org", "10.0.0.91", 8080), simple(92, "b.example.org", "10.0.0.92", 80)])],
+            RenderSettings {
+                conf_dir: GOLDEN_CONF_DIR.into(),
+                access_log: Some(access_log_path(GOLDEN_CONF_DIR)),
                 ..RenderSettings::default()
             },
         ),
@@ -232,6 +243,10 @@ fn golden_files_match_and_pass_nginx_t() {
             .unwrap_or_else(|_| panic!("missing golden file {}; run with GANTRY_UPDATE_GOLDEN=1", path.display()));
         assert_eq!(text, want, "rendering of {name} differs from {}", path.display());
         write_test_certs(&settings);
+        if settings.access_log.is_some() {
+            // nginx -t opens (creates) the log, as the install's layout lets it on a server.
+            std::fs::create_dir_all(logs_dir(&settings.conf_dir)).unwrap();
+        }
         nginx_t(&r.files).unwrap_or_else(|e| panic!("nginx -t rejects golden {name}:\n{e}"));
         assert_eq!(hash_of_files(&r.files).as_deref(), Some(r.hash.as_str()), "{name}: the stored files prove their hash");
         names.push(format!("{name}.conf"));
@@ -317,4 +332,27 @@ fn tls_blocks_follow_the_settings() {
     assert!(
         has_http2_directive("1.25.1") && has_http2_directive("1.27.0") && !has_http2_directive("1.22.1") && !has_http2_directive("1.25.0")
     );
+}
+
+#[test]
+fn the_traffic_log_names_the_configured_domain_and_spares_the_status_server() {
+    let g = vec![group(9, "logged", vec![tls_domain(93, "c.example.org", spec::TlsMode::Certificate, false, spec::TlsProfile::Modern)])];
+    let path = access_log_path("/etc/nginx");
+    assert_eq!(path, "/etc/nginx/gantry/logs/access.log");
+    let s = RenderSettings { access_log: Some(path.clone()), tls: BTreeMap::from([(93, "ab".into())]), ..RenderSettings::default() };
+    let r = render(&g, &s);
+    let marker = &r.files[MARKER_FILE];
+    let format = marker.lines().find(|l| l.starts_with("log_format gantry_stats ")).expect("the log format is defined");
+    assert!(format.contains("$server_name") && !format.contains("$host"), "the client-chosen Host never reaches the log: {format}");
+    assert_eq!(format, "log_format gantry_stats '$msec\\t$server_name\\t$status\\t$bytes_sent\\t$request_time\\t$upstream_response_time';");
+    // The status server logs nothing; every domain block (port 80 and 443) logs to the traffic log.
+    let status = &marker[marker.find("server {").unwrap()..];
+    assert!(status.contains("access_log off;") && !status.contains(LOG_FORMAT));
+    let group = &r.files["group-9.conf"];
+    assert_eq!(group.matches(&format!("    access_log {path} gantry_stats;\n")).count(), 2, "{group}");
+    assert_eq!(group.matches("server {").count(), 2);
+    // Without a log path nothing changes for the operator's logging.
+    let plain = render(&g, &RenderSettings { tls: BTreeMap::from([(93, "ab".into())]), ..RenderSettings::default() });
+    assert!(plain.files.values().all(|f| !f.contains(LOG_FORMAT)));
+    assert_ne!(plain.hash, r.hash);
 }

@@ -357,6 +357,7 @@ impl ProxyService {
             conf_dir: info.conf_dir.clone(),
             http2_directive: render::has_http2_directive(&info.nginx_version),
             tls: BTreeMap::new(),
+            access_log: Some(render::access_log_path(&info.conf_dir)),
         }
     }
 
@@ -737,6 +738,12 @@ impl ProxyService {
     /// Whether the proxy is installed on a server.
     pub async fn installed(&self, server_id: i64) -> Result<bool, ProxyError> {
         Ok(self.repo.get(server_id).await?.is_some_and(|r| r.installed))
+    }
+
+    /// Every server with the proxy installed, with what its install found (the monitoring module
+    /// reads their traffic log and status page).
+    pub async fn installations(&self) -> Result<Vec<(i64, InstallInfo)>, ProxyError> {
+        Ok(self.repo.all().await?.iter().filter_map(|row| Self::install_info(row).ok().map(|i| (row.server_id, i))).collect())
     }
 
     /// Forgets a deleted server's proxy record and generations.
