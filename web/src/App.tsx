@@ -14,6 +14,7 @@ import { DashboardPage } from "./pages/DashboardPage";
 import { DomainFormPage } from "./pages/DomainFormPage";
 import { DomainGroupPage } from "./pages/DomainGroupPage";
 import { DomainsPage } from "./pages/DomainsPage";
+import { EventsPage } from "./pages/EventsPage";
 import { GenerationPage } from "./pages/GenerationPage";
 import { ForbiddenPage, NotFoundPage } from "./pages/ErrorPages";
 import { JobsPage } from "./pages/JobsPage";
@@ -30,6 +31,8 @@ import { UsersPage } from "./pages/UsersPage";
 const ProxmoxSection = lazy(() => import("./pages/proxmox/ProxmoxSection"));
 // So is the Tasks page (it brings the Markdown renderer).
 const TasksPage = lazy(() => import("./pages/TasksPage"));
+// And the Traffic page (it brings the chart library).
+const TrafficPage = lazy(() => import("./pages/TrafficPage"));
 
 export function App() {
   return (
@@ -76,6 +79,9 @@ function Root() {
             <Route path="certificates" element={<CertificatesPage />} />
             <Route path="proxmox/*" element={<Suspense fallback={<Loading />}><ProxmoxSection /></Suspense>} />
             <Route path="tasks" element={<Suspense fallback={<Loading />}><TasksPage /></Suspense>} />
+            <Route path="monitoring" element={<Navigate to="/monitoring/events" replace />} />
+            <Route path="monitoring/events" element={<EventsPage />} />
+            <Route path="monitoring/traffic" element={<Suspense fallback={<Loading />}><TrafficPage /></Suspense>} />
             <Route path="users" element={<RequireRole role="admin"><UsersPage /></RequireRole>} />
             <Route path="audit" element={<RequireRole role="admin"><AuditPage /></RequireRole>} />
             {UNAVAILABLE_MODULES.map((m) => (

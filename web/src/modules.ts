@@ -33,7 +33,13 @@ export const NAV: NavSection[] = [
       { path: "/certificates", label: "Certificates", icon: "◈", minRole: "viewer", available: true, summary: "Issue and renew TLS certificates and watch their expiry." },
       { path: "/proxmox", label: "Proxmox", icon: "▦", minRole: "viewer", available: true, summary: "Proxmox VE clusters, stand blueprints, and per-user stands deployed from them." },
       { path: "/tasks", label: "Tasks", icon: "☰", minRole: "viewer", available: true, summary: "The team's task tracker: what needs doing on the infrastructure, who does it and by when." },
-      { path: "/monitoring", label: "Monitoring", icon: "∿", minRole: "viewer", available: false, summary: "Health checks, metrics and alerts for your infrastructure." },
+    ],
+  },
+  {
+    title: "Monitoring",
+    items: [
+      { path: "/monitoring/events", label: "Events", icon: "∿", minRole: "viewer", available: true, summary: "What happened in the fleet: servers down, applies, renewals, deployments, sign-ins." },
+      { path: "/monitoring/traffic", label: "Traffic", icon: "▁", minRole: "viewer", available: true, summary: "Requests, errors and latency through the reverse proxies." },
     ],
   },
   {

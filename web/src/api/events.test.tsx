@@ -35,7 +35,7 @@ describe("EventHub", () => {
     let source: FakeSource | undefined;
     const hub = new EventHub((url) => (source = new FakeSource(url)));
     hub.connect();
-    expect(source!.url).toBe("/api/v1/events?kinds=job.,user.,server.,domain.,domain_group.,proxy.,certificate.,task.");
+    expect(source!.url).toBe("/api/v1/events?kinds=job.,user.,server.,domain.,domain_group.,proxy.,certificate.,task.,event.");
     const seen: string[] = [];
     const off = hub.subscribe("job.", (e) => seen.push(e.kind));
     source!.emit("job.updated", update(1, 20, "running", "database reachable"));

@@ -1,5 +1,5 @@
 // One shared Server-Sent Events connection to GET /api/v1/events for the
-// whole panel. Pages subscribe by kind prefix (`job.`, `user.`, `server.`, `domain.`, `domain_group.`, `proxy.`, `certificate.`, `task.`) with
+// whole panel. Pages subscribe by kind prefix (`job.`, `user.`, `server.`, `domain.`, `domain_group.`, `proxy.`, `certificate.`, `task.`, `event.`) with
 // `useEvents`; job progress is kept in a small store so a job that finished
 // before its drawer mounted still shows its final state.
 import { createContext, useCallback, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from "react";
@@ -57,10 +57,11 @@ export const KNOWN_KINDS = [
   "proxy.rollout_updated",
   "certificate.changed",
   "task.changed",
+  "event.recorded",
 ];
 
 /** The `kinds` filter of the stream: every prefix the panel listens to. */
-export const STREAM_KINDS = "job.,user.,server.,domain.,domain_group.,proxy.,certificate.,task.";
+export const STREAM_KINDS = "job.,user.,server.,domain.,domain_group.,proxy.,certificate.,task.,event.";
 
 export interface EventSourceLike {
   addEventListener(type: string, listener: (e: MessageEvent) => void): void;

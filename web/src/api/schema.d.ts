@@ -433,6 +433,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/monitoring/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Browse the event log, newest first. Login events are shown to admins only. */
+        get: operations["list_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Health at a glance: servers, proxies, certificates, jobs, stands, tasks and recent events. */
+        get: operations["summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/traffic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Requests, status classes, bytes and upstream latency over a range, per minute or per hour
+         *     (zero-filled), with totals and the busiest domains.
+         */
+        get: operations["get_traffic"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/traffic/collect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Collect now, from one server or all, and wait for the result (bounded; passes still running
+         *     at the deadline are `pending` and finish in the background).
+         */
+        post: operations["collect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/traffic/servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every proxy server's collection state (last success, last error) and nginx's own counters. */
+        get: operations["list_servers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/proxy/rollouts": {
         parameters: {
             query?: never;
@@ -788,7 +879,7 @@ export interface paths {
             cookie?: never;
         };
         /** List servers. */
-        get: operations["list_servers"];
+        get: operations["list_servers__get_api_v1_servers"];
         put?: never;
         /** Add a server. Credentials are write-only: the answer shows the key type and fingerprint. */
         post: operations["create_server"];
@@ -1014,6 +1105,30 @@ export interface paths {
         /** Version, database backend and known migrations. */
         get: operations["info"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/log-level": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The log level in force (admins). */
+        get: operations["get_log_level"];
+        /**
+         * Change the log level on every replica until they restart (admins).
+         * @description Accepts `tracing` directives: a level (`error`, `warn`, `info`, `debug`,
+         *     `trace`) optionally followed by per-crate overrides
+         *     (`info,gantry_proxy=debug`). The change is audited and reaches the other
+         *     replicas through the event outbox.
+         */
+        put: operations["set_log_level"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1631,6 +1746,50 @@ export interface components {
              */
             vmid_last?: number | null;
         };
+        /** @description A collection request. */
+        CollectBody: {
+            /**
+             * Format: int64
+             * @description Only this server (default: every server with the proxy installed).
+             */
+            server_id?: number | null;
+        };
+        /** @description The outcome of a collection. */
+        CollectResponse: {
+            /** @description One entry per server, by id. */
+            results: components["schemas"]["CollectResult"][];
+        };
+        /** @description One server's collection outcome. */
+        CollectResult: {
+            /**
+             * Format: int64
+             * @description Duration, ms.
+             */
+            duration_ms: number;
+            /** @description What failed. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Log lines counted.
+             */
+            lines: number;
+            /** @description How it ended. */
+            result: components["schemas"]["PassResult"];
+            /** @description Gantry rotated the log after this pass. */
+            rotated: boolean;
+            /**
+             * Format: int64
+             * @description Server.
+             */
+            server_id: number;
+            /** @description Its name. */
+            server_name?: string | null;
+            /**
+             * Format: int64
+             * @description Log lines that did not parse (skipped).
+             */
+            skipped_lines: number;
+        };
         /** @description A new task. */
         CreateRequest: {
             /**
@@ -1977,6 +2136,31 @@ export interface components {
             /** @description Uploaded certificates whose names cover the domain and its aliases, latest expiry first. */
             suggestions: components["schemas"]["Certificate"][];
         };
+        /** @description A domain's totals over the range. */
+        DomainTraffic: {
+            /**
+             * Format: int64
+             * @description Bytes sent.
+             */
+            bytes_sent: number;
+            /** @description Domain (as nginx's `server_name` has it: ASCII, lower case). */
+            domain: string;
+            /**
+             * Format: int64
+             * @description Requests.
+             */
+            requests: number;
+            /**
+             * Format: int64
+             * @description The server that served it.
+             */
+            server_id: number;
+            /**
+             * Format: int64
+             * @description 5xx responses.
+             */
+            status_5xx: number;
+        };
         /** @description The last drift check. */
         DriftReport: {
             /**
@@ -2021,6 +2205,40 @@ export interface components {
             kind: string;
             /** @description Event body. */
             payload: unknown;
+        };
+        /** @description A stored entry. */
+        EventLogEntry: {
+            /**
+             * Format: date-time
+             * @description When it was written.
+             */
+            at: string;
+            /** @description Structured details, secrets redacted. */
+            details: unknown;
+            /** @description Entity id. */
+            entity_id?: string | null;
+            /** @description The entity's name when written. */
+            entity_name?: string | null;
+            /** @description Entity type. */
+            entity_type?: string | null;
+            /**
+             * Format: int64
+             * @description Monotonic id (also the pagination key).
+             */
+            id: number;
+            /**
+             * Format: int64
+             * @description The job it belongs to.
+             */
+            job_id?: number | null;
+            /** @description Stable dotted kind. */
+            kind: string;
+            /** @description One readable sentence. */
+            message: string;
+            /** @description The module that saw it. */
+            module: string;
+            /** @description Severity. */
+            severity: components["schemas"]["Severity"];
         };
         /** @description One invalid input field and why it was rejected; rendered in problem+json `errors`. */
         FieldError: {
@@ -2336,6 +2554,11 @@ export interface components {
          * @enum {string}
          */
         LinkKind: "server" | "domain_group" | "domain" | "pve_stand";
+        /** @description The log filter of this replica. */
+        LogLevel: {
+            /** @description `tracing` directives in force, e.g. `info` or `info,gantry_proxy=debug`. */
+            level: string;
+        };
         /** @description One line of a job's bounded log. */
         LogLine: {
             /**
@@ -2682,6 +2905,45 @@ export interface components {
                  * @description Version (`ETag`).
                  */
                 version: number;
+            }[];
+            /** @description Cursor for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of results. */
+        PageOf_EventLogEntry: {
+            /** @description The rows. */
+            items: {
+                /**
+                 * Format: date-time
+                 * @description When it was written.
+                 */
+                at: string;
+                /** @description Structured details, secrets redacted. */
+                details: unknown;
+                /** @description Entity id. */
+                entity_id?: string | null;
+                /** @description The entity's name when written. */
+                entity_name?: string | null;
+                /** @description Entity type. */
+                entity_type?: string | null;
+                /**
+                 * Format: int64
+                 * @description Monotonic id (also the pagination key).
+                 */
+                id: number;
+                /**
+                 * Format: int64
+                 * @description The job it belongs to.
+                 */
+                job_id?: number | null;
+                /** @description Stable dotted kind. */
+                kind: string;
+                /** @description One readable sentence. */
+                message: string;
+                /** @description The module that saw it. */
+                module: string;
+                /** @description Severity. */
+                severity: components["schemas"]["Severity"];
             }[];
             /** @description Cursor for the next page; absent on the last page. */
             next?: string | null;
@@ -3096,6 +3358,11 @@ export interface components {
             /** @description Cursor for the next page; absent on the last page. */
             next?: string | null;
         };
+        /**
+         * @description How a server's pass ended.
+         * @enum {string}
+         */
+        PassResult: "ok" | "failed" | "busy" | "superseded" | "pending";
         /** @description A password change. */
         PasswordChange: {
             /**
@@ -3608,6 +3875,92 @@ export interface components {
          * @enum {string}
          */
         ServerStatus: "unknown" | "ok" | "unreachable" | "auth_failed" | "host_key_changed";
+        /** @description A server's collection state and nginx's own counters. */
+        ServerTraffic: {
+            /**
+             * Format: int64
+             * @description nginx's accepted connections.
+             */
+            accepts_total?: number | null;
+            /**
+             * Format: int64
+             * @description Open client connections.
+             */
+            active_connections?: number | null;
+            /**
+             * Format: int32
+             * @description Consecutive failed passes.
+             */
+            consecutive_failures: number;
+            /** @description Collection is failing now. */
+            failing: boolean;
+            /**
+             * Format: date-time
+             * @description Since when it fails.
+             */
+            failing_since?: string | null;
+            /**
+             * Format: int64
+             * @description nginx's handled connections.
+             */
+            handled_total?: number | null;
+            /** @description The proxy is installed (collection runs). */
+            installed: boolean;
+            /**
+             * Format: date-time
+             * @description The last pass.
+             */
+            last_attempt_at?: string | null;
+            /**
+             * Format: date-time
+             * @description The last pass without a failure.
+             */
+            last_collected_at?: string | null;
+            /** @description Why the last pass failed; empty once one succeeds. */
+            last_error?: string | null;
+            /** @description Its name. */
+            name: string;
+            /**
+             * Format: int64
+             * @description Connections reading a request.
+             */
+            reading?: number | null;
+            /**
+             * Format: double
+             * @description Requests per second between the last two reads of nginx's counter.
+             */
+            requests_per_second?: number | null;
+            /**
+             * Format: int64
+             * @description nginx's request counter (since it started).
+             */
+            requests_total?: number | null;
+            /**
+             * Format: int64
+             * @description Server.
+             */
+            server_id: number;
+            /**
+             * Format: int64
+             * @description Log lines skipped because they did not parse.
+             */
+            skipped_lines: number;
+            /**
+             * Format: int64
+             * @description Idle keep-alive connections.
+             */
+            waiting?: number | null;
+            /**
+             * Format: int64
+             * @description Connections writing a response.
+             */
+            writing?: number | null;
+        };
+        /**
+         * @description How much an entry matters.
+         * @enum {string}
+         */
+        Severity: "info" | "warning" | "error";
         /** @description Plan or deploy: a blueprint (stored by name, or inline) for a list of users on a cluster. */
         StandRequest: {
             /** @description A stored blueprint's name (or `spec`). */
@@ -3685,6 +4038,28 @@ export interface components {
          * @enum {string}
          */
         Strategy: "balanced" | "pack" | "spread" | "same-node";
+        /** @description What the dashboard shows. */
+        Summary: {
+            /**
+             * Format: date-time
+             * @description When it was computed.
+             */
+            at: string;
+            /** @description Certificates by expiry: `ok`, `expiring_30`, `expiring_14`, `expiring_7`, `expired`, plus `renewal_failing`. */
+            certificates: components["schemas"]["Tile"];
+            /** @description Event-log entries of the last 24 hours by severity: `info`, `warning`, `error`. */
+            events: components["schemas"]["Tile"];
+            /** @description Jobs: `queued`, `running`, `failed` (failed jobs still in the queue table). */
+            jobs: components["schemas"]["Tile"];
+            /** @description Proxies by status: `in_sync`, `pending`, `applying`, `degraded`, `drifted`, `installing`, `not_installed`. */
+            proxies: components["schemas"]["Tile"];
+            /** @description Servers by status: `ok`, `unreachable`, `auth_failed`, `host_key_changed`, `unknown`. */
+            servers: components["schemas"]["Tile"];
+            /** @description Proxmox stands by status (`ready`, `deploying`, `failed`, ...). */
+            stands: components["schemas"]["Tile"];
+            /** @description Tasks: `open`, `overdue`. */
+            tasks: components["schemas"]["Tile"];
+        };
         /** @description Build and runtime facts. */
         SystemInfo: {
             /** @description Database backend (`sqlite`, `mysql`, `postgres`). */
@@ -3806,6 +4181,15 @@ export interface components {
             /** @description Proxmox version. */
             version?: string | null;
         };
+        /** @description One tile: counts by state, or why they are missing. */
+        Tile: {
+            /** @description Counts by state (keys depend on the tile; see each field of [`Summary`]). */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description Set when the counts could not be read; the tile shows it instead of numbers. */
+            error?: string | null;
+        };
         /** @description Per-step durations of an apply, milliseconds (zero for steps that did not run). */
         Timings: {
             /**
@@ -3882,6 +4266,86 @@ export interface components {
              * @description Owner.
              */
             user_id: number;
+        };
+        /** @description Counts over a bucket or a range. */
+        TrafficCounts: {
+            /**
+             * Format: int64
+             * @description Bytes sent to clients.
+             */
+            bytes_sent: number;
+            /**
+             * Format: int64
+             * @description Requests.
+             */
+            requests: number;
+            /**
+             * Format: int64
+             * @description 2xx responses.
+             */
+            status_2xx: number;
+            /**
+             * Format: int64
+             * @description 3xx responses.
+             */
+            status_3xx: number;
+            /**
+             * Format: int64
+             * @description 4xx responses.
+             */
+            status_4xx: number;
+            /**
+             * Format: int64
+             * @description 5xx responses.
+             */
+            status_5xx: number;
+            /**
+             * Format: int64
+             * @description Other status codes (1xx, 000, ≥ 600).
+             */
+            status_other: number;
+            /**
+             * Format: double
+             * @description Mean upstream response time of the requests an upstream answered, ms (0 when none did).
+             */
+            upstream_avg_ms: number;
+            /**
+             * Format: int64
+             * @description Longest upstream response time, ms.
+             */
+            upstream_max_ms: number;
+        };
+        /** @description One point of a series. */
+        TrafficPoint: components["schemas"]["TrafficCounts"] & {
+            /**
+             * Format: date-time
+             * @description Start of the bucket.
+             */
+            at: string;
+        };
+        /** @description Traffic over a range. */
+        TrafficView: {
+            /** @description Domains by requests, descending (at most 500). */
+            domains: components["schemas"]["DomainTraffic"][];
+            /**
+             * Format: date-time
+             * @description First bucket's start.
+             */
+            from: string;
+            /** @description One point per step, gaps filled with zeros. */
+            points: components["schemas"]["TrafficPoint"][];
+            /**
+             * Format: int64
+             * @description 60 (minute points) or 3600 (hour points).
+             */
+            step_seconds: number;
+            /**
+             * Format: date-time
+             * @description End of the range (exclusive).
+             */
+            to: string;
+            /** @description Sums over the range. */
+            totals: components["schemas"]["TrafficCounts"];
         };
         /**
          * @description Why a generation was made.
@@ -5162,6 +5626,179 @@ export interface operations {
             };
         };
     };
+    list_events: {
+        parameters: {
+            query?: {
+                /** @description Modules, comma-separated (`servers,proxy`). */
+                module?: string;
+                /** @description At least this severity: `info`, `warning` or `error`. */
+                severity?: string;
+                /** @description Kind, exact (`server.down`) or a prefix ending in a dot (`proxy.`). */
+                kind?: string;
+                /** @description Entity type, e.g. `server`. */
+                entity_type?: string;
+                /** @description Entity id (with `entity_type`). */
+                entity_id?: string;
+                /** @description Job id. */
+                job_id?: number;
+                /** @description Case-insensitive text in the message, the entity name or the kind. */
+                q?: string;
+                /** @description At or after (RFC 3339). */
+                since?: string;
+                /** @description Before (RFC 3339). */
+                until?: string;
+                /** @description Page size. */
+                limit?: number;
+                /** @description Cursor. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_EventLogEntry"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    summary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Summary"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_traffic: {
+        parameters: {
+            query?: {
+                /** @description Only this server. */
+                server_id?: number;
+                /** @description Only this domain (as configured; IDNs in their `xn--` form). */
+                domain?: string;
+                /** @description Start (RFC 3339); default one hour before `to`. */
+                from?: string;
+                /** @description End (RFC 3339); default now. */
+                to?: string;
+                /** @description 60 or 3600; by default minutes for ranges up to 24 hours inside the minute window, else hours. */
+                step_seconds?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrafficView"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    collect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_servers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerTraffic"][];
+                };
+            };
+        };
+    };
     list_rollouts: {
         parameters: {
             query?: {
@@ -5877,7 +6514,7 @@ export interface operations {
             };
         };
     };
-    list_servers: {
+    list_servers__get_api_v1_servers: {
         parameters: {
             query?: {
                 /** @description Substring of name, address or description. */
@@ -6432,6 +7069,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SystemInfo"];
+                };
+            };
+        };
+    };
+    get_log_level: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogLevel"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_log_level: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogLevel"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogLevel"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };

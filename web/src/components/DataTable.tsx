@@ -67,6 +67,8 @@ export interface DataTableProps<T> {
   /** Called when a row is activated (click or Enter on the row). */
   onRowClick?: (row: T) => void;
   rowLabel?: (row: T) => string;
+  /** Extra class of a row (e.g. `row-new` for a row that just arrived live). */
+  rowClassName?: (row: T) => string | undefined;
 }
 
 export function DataTable<T>({
@@ -85,6 +87,7 @@ export function DataTable<T>({
   expandLabel,
   onRowClick,
   rowLabel,
+  rowClassName,
 }: DataTableProps<T>) {
   const [expanded, setExpanded] = useState<Set<string | number>>(new Set());
   const detailPrefix = useId();
@@ -136,7 +139,7 @@ export function DataTable<T>({
       return (
         <Fragment key={key}>
           <tr
-            className={onRowClick ? "row-clickable" : undefined}
+            className={[onRowClick ? "row-clickable" : "", rowClassName?.(row) ?? ""].filter(Boolean).join(" ") || undefined}
             onClick={onRowClick ? (e) => {
               if ((e.target as HTMLElement).closest("button, a, input, select")) return;
               onRowClick(row);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Certificate } from "../api/certificates";
 import { certificate } from "../test/certificates";
 import {
+  filterCertificates,
   LETSENCRYPT_STAGING_URL,
   LETSENCRYPT_URL,
   accountBody,
@@ -215,5 +216,20 @@ describe("a domain's HTTPS in the domain list", () => {
   it("shows only the mode when the certificates could not be read", () => {
     expect(domainTlsCell(dom({ tls: "acme" }), null)).toEqual({ kind: "mode", mode: "acme" });
     expect(domainTlsCell(dom({ tls: "certificate", certificate_id: 3 }), null)).toEqual({ kind: "mode", mode: "certificate" });
+  });
+});
+
+describe("URL filters of the certificates list", () => {
+  it("keeps one expiry level and/or the failing renewals", () => {
+    const certs = [
+      certificate({ id: 1, expiry: "expiring_14", days_left: 10 }),
+      certificate({ id: 2, expiry: "ok", days_left: 200, failures: 1 }),
+      certificate({ id: 3, expiry: "expiring_14", days_left: 12, failures: 2 }),
+    ];
+    const ids = (f: { expiry: string; renewal: string }) => filterCertificates(certs, f).map((c) => c.id);
+    expect(ids({ expiry: "", renewal: "" })).toEqual([1, 2, 3]);
+    expect(ids({ expiry: "expiring_14", renewal: "" })).toEqual([1, 3]);
+    expect(ids({ expiry: "", renewal: "failing" })).toEqual([2, 3]);
+    expect(ids({ expiry: "expiring_14", renewal: "failing" })).toEqual([3]);
   });
 });

@@ -28,6 +28,16 @@ export function expiryLevel(c: Pick<Certificate, "expiry" | "not_after">, now = 
   return (EXPIRY_ORDER as string[]).includes(c.expiry) ? (c.expiry as ExpiryLevel) : expiryLevelAt(c.not_after, now);
 }
 
+/** The Certificates page's filters in the URL (`/certificates?expiry=expiring_14`, `?renewal=failing`), e.g. from a dashboard tile. */
+export const CERT_FILTERS = ["expiry", "renewal"] as const;
+
+/** The certificates the URL filters keep: one expiry level, and/or only those whose issuance or renewal is failing. */
+export function filterCertificates(certs: Certificate[], f: { expiry: string; renewal: string }, now = Date.now()): Certificate[] {
+  return certs.filter(
+    (c) => (!f.expiry || expiryLevel(c, now) === f.expiry) && (f.renewal !== "failing" || c.failures > 0),
+  );
+}
+
 /** Whether a certificate has been issued (an ACME one waiting for its first issuance has no material, so no real dates). */
 export function isIssued(c: Pick<Certificate, "fingerprint">): boolean {
   return c.fingerprint !== "";

@@ -83,6 +83,22 @@ describe("CertificatesPage", () => {
     expect(screen.getByRole("region", { name: "Certificate warnings" })).not.toHaveTextContent("failed");
   });
 
+  it("reads the expiry and renewal filters from the URL (a dashboard tile's link)", async () => {
+    const fake = new FakeApi().on("GET", "/api/v1/certificates", () => LIST).on("GET", "/api/v1/certificates/acme-accounts", () => []);
+    renderApp(<CertificatesPage />, { fake, path: "/certificates?expiry=expiring_30" });
+    const table = await screen.findByRole("table", { name: "Certificates" });
+    await within(table).findByText("wildcard");
+    expect(within(table).queryByText("shop")).toBeNull();
+    expect(within(table).queryByText("api.example.com (ACME)")).toBeNull();
+    expect(screen.getByLabelText("Expiry")).toHaveValue("expiring_30");
+    await userEvent.selectOptions(screen.getByLabelText("Expiry"), "");
+    await userEvent.selectOptions(screen.getByLabelText("Renewal"), "failing");
+    await within(table).findByText("api.example.com (ACME)");
+    expect(within(table).queryByText("wildcard")).toBeNull();
+    await userEvent.selectOptions(screen.getByLabelText("Expiry"), "ok");
+    expect(await screen.findByRole("heading", { name: "No certificates match these filters" })).toBeInTheDocument();
+  });
+
   it("has no banner when nothing expires within 30 days", async () => {
     renderApp(<CertificatesPage />, { fake: fakeApi(() => [LIST[2]]) });
     await screen.findByText("300 days left");

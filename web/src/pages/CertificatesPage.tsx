@@ -19,7 +19,17 @@ import { EmptyState } from "../components/States";
 import { useToast } from "../components/Toasts";
 import { formatDateTime, formatRelative } from "../lib/format";
 import { plural } from "../lib/selection";
-import { certificateWarnings, directoryLabel, isIssued } from "../lib/tls";
+import { CERT_FILTERS, certificateWarnings, directoryLabel, EXPIRY_ORDER, filterCertificates, isIssued } from "../lib/tls";
+import { useUrlFilters } from "../lib/useUrlFilters";
+import { SelectField } from "../components/Form";
+
+const EXPIRY_FILTER_LABELS: Record<string, string> = {
+  expired: "Expired",
+  expiring_7: "7 days or less left",
+  expiring_14: "8–14 days left",
+  expiring_30: "15–30 days left",
+  ok: "More than 30 days",
+};
 
 /** A list the API returns whole (no cursor): data, error, loading and a reload. */
 function useList<T>(fetch: () => Promise<T[]>) {
@@ -103,6 +113,9 @@ export function CertificatesPage() {
   const [uploading, setUploading] = useState(false);
   const [addingAccount, setAddingAccount] = useState(false);
   const [deleting, setDeleting] = useState<Certificate | null>(null);
+  const [f, setF] = useUrlFilters(CERT_FILTERS);
+  const filtered = Boolean(f.expiry || f.renewal);
+  const shown = certs.items && filtered ? filterCertificates(certs.items, f) : certs.items;
 
   const { reload } = certs;
   useEvents("certificate.", () => void reload());
@@ -212,10 +225,34 @@ export function CertificatesPage() {
           </div>
           {certs.items && certs.items.length > 0 ? <span className="muted small">{plural(certs.items.length, "certificate")}</span> : null}
         </div>
+        <form className="filters" role="search" aria-label="Filter certificates" onSubmit={(e) => e.preventDefault()}>
+          <SelectField
+            label="Expiry"
+            name="expiry"
+            value={f.expiry}
+            onChange={(e) => setF({ expiry: e.target.value })}
+            options={[{ value: "", label: "Any expiry" }, ...EXPIRY_ORDER.map((l) => ({ value: l, label: EXPIRY_FILTER_LABELS[l] }))]}
+          />
+          <SelectField
+            label="Renewal"
+            name="renewal"
+            value={f.renewal}
+            onChange={(e) => setF({ renewal: e.target.value })}
+            options={[
+              { value: "", label: "Any" },
+              { value: "failing", label: "Failing" },
+            ]}
+          />
+          {filtered ? (
+            <button type="button" className="btn btn-ghost filters-clear" onClick={() => setF({ expiry: "", renewal: "" })}>
+              Clear filters
+            </button>
+          ) : null}
+        </form>
         <DataTable
           label="Certificates"
           columns={columns}
-          rows={certs.items}
+          rows={shown}
           rowKey={(c) => c.id}
           loading={certs.loading}
           error={certs.error}
@@ -223,6 +260,9 @@ export function CertificatesPage() {
           renderExpanded={(c) => <CertificateDetails c={c} />}
           expandLabel={(c) => `Details of ${c.name}`}
           empty={
+            filtered ? (
+              <EmptyState title="No certificates match these filters" />
+            ) : (
             <EmptyState
               title="No certificates yet"
               icon="◈"
@@ -239,6 +279,7 @@ export function CertificatesPage() {
                 expires.
               </p>
             </EmptyState>
+            )
           }
         />
       </section>

@@ -7,6 +7,7 @@ import { JobStatusBadge, RoleBadge } from "../components/Badge";
 import { JobDrawer } from "../components/JobDrawer";
 import { ProgressBar } from "../components/JobProgress";
 import { PageHeader } from "../components/Layout";
+import { HealthTiles } from "../components/HealthTiles";
 import { EmptyState, ErrorState, Loading } from "../components/States";
 import { useToast } from "../components/Toasts";
 import { formatDateTime, formatRelative } from "../lib/format";
@@ -90,6 +91,7 @@ export function DashboardPage() {
           ) : null
         }
       />
+      <HealthTiles />
       <div className="grid grid-3">
         <section className="card" aria-labelledby="sys-title">
           <h2 id="sys-title" className="card-title">System</h2>
@@ -144,14 +146,18 @@ export function DashboardPage() {
           <p className="muted small">
             Available in this version: dashboard, {AVAILABLE_MODULES.map((m) => m.label.toLowerCase()).join(", ")} and API tokens.
           </p>
-          <p className="muted small">Not available yet:</p>
-          <ul className="chip-list">
-            {UNAVAILABLE_MODULES.map((m) => (
-              <li key={m.path} className="chip">
-                {m.label}
-              </li>
-            ))}
-          </ul>
+          {UNAVAILABLE_MODULES.length > 0 ? (
+            <>
+              <p className="muted small">Not available yet:</p>
+              <ul className="chip-list">
+                {UNAVAILABLE_MODULES.map((m) => (
+                  <li key={m.path} className="chip">
+                    {m.label}
+                  </li>
+                ))}
+              </ul>
+            </>
+          ) : null}
         </section>
       </div>
       <section className="card" aria-labelledby="proxy-title">

@@ -72,6 +72,22 @@ describe("ProxyPage", () => {
     await waitFor(() => expect(within(row("edge-2")).getByRole("link", { name: "#3" })).toBeInTheDocument());
   });
 
+  it("reads the status filter from the URL (a dashboard tile's link)", async () => {
+    const fake = new FakeApi()
+      .on("GET", "/api/v1/proxy/servers", () => [st(1, "edge-1", "in_sync", 4), st(2, "edge-2", "degraded", 2), st(3, "fresh", "not_installed")])
+      .on("GET", "/api/v1/proxy/rollouts", () => ({ items: [], next: null }));
+    renderApp(<ProxyPage />, { fake, path: "/proxy?status=degraded" });
+    const table = await screen.findByRole("table", { name: "Proxy servers" });
+    await within(table).findByText("edge-2");
+    expect(within(table).queryByText("edge-1")).toBeNull();
+    expect(within(table).queryByText("fresh")).toBeNull();
+    expect(screen.getByLabelText("Status")).toHaveValue("degraded");
+    // The counts still cover the whole fleet.
+    expect(screen.getByRole("list", { name: "Proxy status counts" })).toHaveTextContent("1 in sync");
+    screen.getByRole("button", { name: "Clear filters" }).click();
+    await within(table).findByText("edge-1");
+  });
+
   it("has no rollout button for viewers", async () => {
     const fake = new FakeApi()
       .on("GET", "/api/v1/proxy/servers", () => [])

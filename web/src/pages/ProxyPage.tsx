@@ -16,6 +16,8 @@ import { EmptyState } from "../components/States";
 import { useToast } from "../components/Toasts";
 import { formatDateTime, formatRelative } from "../lib/format";
 import { useCursorList, type CursorQuery } from "../lib/useCursorList";
+import { useUrlFilters } from "../lib/useUrlFilters";
+import { SelectField } from "../components/Form";
 
 const STATUS_ORDER: ProxyStatus[] = ["degraded", "drifted", "pending", "applying", "installing", "in_sync", "not_installed"];
 
@@ -34,6 +36,14 @@ export function rolloutProgress(r: Rollout): { done: number; failed: number; tot
   return { done, failed, total };
 }
 
+/** The servers table's filter in the URL (`/proxy?status=degraded`, e.g. from a dashboard tile). */
+const PROXY_FILTERS = ["status"] as const;
+
+/** The states with one status (all when none is given). */
+export function filterProxyStates(states: ProxyState[], status: string): ProxyState[] {
+  return status ? states.filter((s) => s.status === status) : states;
+}
+
 type NoFilters = Record<string, never>;
 function fetchRollouts({ cursor, limit }: CursorQuery<NoFilters>) {
   return listRollouts(cursor, limit);
@@ -49,6 +59,7 @@ export function ProxyPage() {
   const [statesLoading, setStatesLoading] = useState(true);
   const [creating, setCreating] = useState(false);
   const rollouts = useCursorList<Rollout, NoFilters>(fetchRollouts, {}, 10);
+  const [f, setF] = useUrlFilters(PROXY_FILTERS);
 
   const loadStates = useCallback(async () => {
     setStatesLoading(true);
@@ -197,18 +208,36 @@ export function ProxyPage() {
             </ul>
           ) : null}
         </div>
+        <form className="filters" role="search" aria-label="Filter proxy servers" onSubmit={(e) => e.preventDefault()}>
+          <SelectField
+            label="Status"
+            name="status"
+            value={f.status}
+            onChange={(e) => setF({ status: e.target.value })}
+            options={[{ value: "", label: "Any status" }, ...STATUS_ORDER.map((st) => ({ value: st, label: PROXY_COUNT_LABELS[st] }))]}
+          />
+          {f.status ? (
+            <button type="button" className="btn btn-ghost filters-clear" onClick={() => setF({ status: "" })}>
+              Clear filters
+            </button>
+          ) : null}
+        </form>
         <DataTable
           label="Proxy servers"
           columns={stateColumns}
-          rows={states}
+          rows={states ? filterProxyStates(states, f.status) : states}
           rowKey={(s) => s.server_id}
           loading={statesLoading}
           error={statesError}
           onRetry={() => void loadStates()}
           empty={
+            f.status && states && states.length > 0 ? (
+              <EmptyState title="No proxy servers match this status" />
+            ) : (
             <EmptyState title="No servers yet" icon="⇄" action={canManage ? <Link to="/servers/new" className="btn btn-secondary">Add a server</Link> : null}>
               <p>Add a server, then install the reverse proxy from its page.</p>
             </EmptyState>
+            )
           }
         />
       </section>
