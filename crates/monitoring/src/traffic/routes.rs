@@ -61,7 +61,7 @@ pub struct CollectResponse {
 
 /// Requests, status classes, bytes and upstream latency over a range, per minute or per hour
 /// (zero-filled), with totals and the busiest domains.
-#[utoipa::path(get, path = "/api/v1/monitoring/traffic", tag = "monitoring", params(TrafficQuery),
+#[utoipa::path(get, path = "/api/v1/monitoring/traffic", operation_id = "get_traffic", tag = "monitoring", params(TrafficQuery),
     responses((status = 200, body = TrafficView), (status = 422, body = gantry_api::error::Problem)))]
 async fn get_traffic(State(st): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<TrafficQuery>) -> ApiResult<Json<TrafficView>> {
     let input = RangeInput { server_id: q.server_id, domain: q.domain, from: q.from, to: q.to, step_seconds: q.step_seconds };
@@ -69,7 +69,7 @@ async fn get_traffic(State(st): State<AppState>, _: Viewer, ApiQuery(q): ApiQuer
 }
 
 /// Every proxy server's collection state (last success, last error) and nginx's own counters.
-#[utoipa::path(get, path = "/api/v1/monitoring/traffic/servers", tag = "monitoring",
+#[utoipa::path(get, path = "/api/v1/monitoring/traffic/servers", operation_id = "list_traffic_servers", tag = "monitoring",
     responses((status = 200, body = Vec<ServerTraffic>)))]
 async fn list_servers(State(st): State<AppState>, _: Viewer) -> ApiResult<Json<Vec<ServerTraffic>>> {
     Ok(Json(svc(&st)?.servers().await.map_err(e)?))
@@ -77,7 +77,7 @@ async fn list_servers(State(st): State<AppState>, _: Viewer) -> ApiResult<Json<V
 
 /// Collect now, from one server or all, and wait for the result (bounded; passes still running
 /// at the deadline are `pending` and finish in the background).
-#[utoipa::path(post, path = "/api/v1/monitoring/traffic/collect", tag = "monitoring", request_body = CollectBody,
+#[utoipa::path(post, path = "/api/v1/monitoring/traffic/collect", operation_id = "collect_traffic", tag = "monitoring", request_body = CollectBody,
     responses((status = 200, body = CollectResponse), (status = 404, body = gantry_api::error::Problem),
         (status = 409, body = gantry_api::error::Problem)))]
 async fn collect(State(st): State<AppState>, _: Operator, ApiJson(b): ApiJson<CollectBody>) -> ApiResult<Json<CollectResponse>> {
