@@ -12,6 +12,7 @@ use crate::render::{self, DomainDigest, GroupFile, RenderSettings, Rendered};
 use crate::store::{GenerationHead, ProxyRepo, StateChanges, generation, state};
 use chrono::Utc;
 use gantry_core::audit::{Actor, AuditDraft};
+use gantry_core::eventlog::{Record, Severity};
 use gantry_core::events::{DomainEvent, EventBus};
 use gantry_core::jobs::{Job, JobContext, NewJob, Waker};
 use gantry_core::metrics::{Counter, Gauge, Histogram};
@@ -92,6 +93,8 @@ pub struct ProxyMetrics {
     pub apply_duration: Histogram,
     /// 1 for each server's current proxy status.
     pub status: Gauge,
+    /// When each server's live generation went live.
+    pub generation_applied: Gauge,
 }
 
 /// A server's proxy status changed.
@@ -111,6 +114,34 @@ impl DomainEvent for ProxyStatusChanged {
     const KIND: &'static str = "proxy.status_changed";
     fn entity(&self) -> Option<(&'static str, String)> {
         Some(("server", self.server_id.to_string()))
+    }
+    fn record(&self) -> Option<Record> {
+        let why = self.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        let id = self.server_id;
+        // Pending and applying come and go with every change; the apply itself is recorded by `ProxyApplied`.
+        let (severity, kind, message) = match (self.from, self.to) {
+            (_, ProxyStatus::Degraded) => (Severity::Error, "proxy.degraded", format!("Proxy on server #{id} is degraded{why}")),
+            (_, ProxyStatus::Drifted) => (Severity::Warning, "proxy.drifted", format!("Proxy on server #{id} drifted from its live generation{why}")),
+            (ProxyStatus::Degraded | ProxyStatus::Drifted, ProxyStatus::InSync) => {
+                (Severity::Info, "proxy.recovered", format!("Proxy on server #{id} is in sync again (was {})", self.from.as_str()))
+            }
+            (ProxyStatus::Installing, ProxyStatus::InSync | ProxyStatus::Pending) => {
+                (Severity::Info, "proxy.installed", format!("The proxy was installed on server #{id}"))
+            }
+            (_, ProxyStatus::Installing) => (Severity::Info, "proxy.installing", format!("Installing the proxy on server #{id}")),
+            (_, ProxyStatus::NotInstalled) if self.from != ProxyStatus::Installing => {
+                (Severity::Info, "proxy.uninstalled", format!("The proxy on server #{id} was uninstalled{why}"))
+            }
+            (ProxyStatus::Installing, ProxyStatus::NotInstalled) => {
+                (Severity::Error, "proxy.install_failed", format!("Installing the proxy on server #{id} failed{why}"))
+            }
+            _ => return None,
+        };
+        Some(
+            Record::new(severity, "proxy", kind, message)
+                .entity("server", id, None)
+                .details(serde_json::json!({ "from": self.from, "to": self.to, "message": self.message })),
+        )
     }
 }
 
@@ -138,6 +169,32 @@ impl DomainEvent for ProxyApplied {
     fn entity(&self) -> Option<(&'static str, String)> {
         Some(("server", self.server_id.to_string()))
     }
+    fn record(&self) -> Option<Record> {
+        let (id, n, trigger) = (self.server_id, self.number, self.trigger.as_str());
+        let error = self.error.as_deref().unwrap_or("no reason recorded");
+        let (severity, kind, message) = match (self.result, self.trigger) {
+            (GenerationStatus::Live, Trigger::Rollback) => {
+                (Severity::Warning, "proxy.rolled_back", format!("Server #{id} was rolled back to generation {n}"))
+            }
+            (GenerationStatus::Live, _) => (Severity::Info, "proxy.applied", format!("Generation {n} is live on server #{id} ({trigger})")),
+            (GenerationStatus::Failed, _) => (
+                Severity::Error,
+                "proxy.apply_failed",
+                format!("Generation {n} failed on server #{id} ({trigger}); the previous generation keeps serving: {error}"),
+            ),
+            (GenerationStatus::Interrupted, _) => {
+                (Severity::Warning, "proxy.apply_interrupted", format!("Applying generation {n} on server #{id} was interrupted: {error}"))
+            }
+            _ => return None,
+        };
+        Some(Record::new(severity, "proxy", kind, message).entity("server", id, None).details(serde_json::json!({
+            "generation_id": self.generation_id,
+            "number": n,
+            "trigger": trigger,
+            "hash": self.hash,
+            "error": self.error,
+        })))
+    }
 }
 
 /// Gantry's files on a server differ from the live generation.
@@ -155,6 +212,19 @@ impl DomainEvent for ProxyDriftDetected {
     const KIND: &'static str = "proxy.drift_detected";
     fn entity(&self) -> Option<(&'static str, String)> {
         Some(("server", self.server_id.to_string()))
+    }
+    fn record(&self) -> Option<Record> {
+        let then = if self.repairing { "; a repair was queued" } else { "; waiting for an operator" };
+        Some(
+            Record::new(
+                Severity::Warning,
+                "proxy",
+                "proxy.drift_detected",
+                format!("{} file(s) on server #{} differ from the live generation{then}", self.paths.len(), self.server_id),
+            )
+            .entity("server", self.server_id, None)
+            .details(serde_json::json!({ "paths": self.paths, "repairing": self.repairing })),
+        )
     }
 }
 
@@ -471,6 +541,18 @@ impl ProxyService {
             self.metrics.status.remove(&[&id, from.as_str()]);
             self.metrics.status.set(&[&id, to.as_str()], 1.0);
         }
+    }
+
+    /// Sets the status and live-generation gauges from the shared state.
+    pub async fn refresh_metrics(&self) -> Result<(), ProxyError> {
+        let states = self.states().await?;
+        let status = states.iter().map(|st| (vec![st.server_id.to_string(), st.status.as_str().to_string()], 1.0));
+        self.metrics.status.replace(status);
+        let applied = states
+            .iter()
+            .filter_map(|st| st.live.as_ref().and_then(|g| g.finished_at).map(|at| (vec![st.server_id.to_string()], at.timestamp() as f64)));
+        self.metrics.generation_applied.replace(applied);
+        Ok(())
     }
 
     // ----- views -----
