@@ -8,8 +8,8 @@
 //! `auth.revoked` / `user.changed` event relayed from the outbox.
 
 use crate::audit::{Actor, AuditDraft};
-use crate::eventlog::{Record, Severity};
 use crate::error::ServiceError;
+use crate::eventlog::{Record, Severity};
 use crate::events::{CredentialRevoked, DomainEvent, Event, EventHandler, UserChanged};
 use crate::ids::{TokenId, UserId};
 use crate::page::{Page, PageRequest};
@@ -341,7 +341,8 @@ impl AuthService {
         .entity("user", user.id, Some(user.username.as_str()))
         .details(json!({ "client_ip": actor.client_ip, "request_id": request_id }))
         .audience(Role::Admin);
-        let trail = Trail::audit(AuditDraft::new(&actor, "auth.login", "session", Some(user.id.to_string()), json!({}))).with_record(record);
+        let trail =
+            Trail::audit(AuditDraft::new(&actor, "auth.login", "session", Some(user.id.to_string()), json!({}))).with_record(record);
         self.audit.write(trail).await?;
         Ok(LoginSession { cookie: SecretString::from(cookie), csrf_token, user, expires_at })
     }

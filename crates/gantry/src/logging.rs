@@ -64,7 +64,9 @@ pub fn init(cfg: &Config) {
     };
     let (filter, handle) = reload::Layer::new(filter);
     let output = match cfg.log_format {
-        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => {
+            fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).with_writer(std::io::stderr).boxed()
+        }
         LogFormat::Text => fmt::layer().with_ansi(false).with_writer(std::io::stderr).boxed(),
     };
     if tracing_subscriber::registry().with(filter).with(output).try_init().is_err() {

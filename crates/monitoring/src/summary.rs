@@ -135,6 +135,7 @@ async fn summary(State(p): State<AppState>, v: Viewer) -> ApiResult<Json<Summary
         ))
     };
     // Each read is one or two queries; they run concurrently.
-    let (servers, proxies, certificates, stands, tasks, jobs, events) = tokio::join!(servers, proxies, certificates, stands, tasks, jobs, events);
+    let (servers, proxies, certificates, stands, tasks, jobs, events) =
+        tokio::join!(servers, proxies, certificates, stands, tasks, jobs, events);
     Ok(Json(Summary { at: now, servers, proxies, certificates, jobs, stands, tasks, events }))
 }

@@ -121,7 +121,9 @@ impl DomainEvent for ProxyStatusChanged {
         // Pending and applying come and go with every change; the apply itself is recorded by `ProxyApplied`.
         let (severity, kind, message) = match (self.from, self.to) {
             (_, ProxyStatus::Degraded) => (Severity::Error, "proxy.degraded", format!("Proxy on server #{id} is degraded{why}")),
-            (_, ProxyStatus::Drifted) => (Severity::Warning, "proxy.drifted", format!("Proxy on server #{id} drifted from its live generation{why}")),
+            (_, ProxyStatus::Drifted) => {
+                (Severity::Warning, "proxy.drifted", format!("Proxy on server #{id} drifted from its live generation{why}"))
+            }
             (ProxyStatus::Degraded | ProxyStatus::Drifted, ProxyStatus::InSync) => {
                 (Severity::Info, "proxy.recovered", format!("Proxy on server #{id} is in sync again (was {})", self.from.as_str()))
             }
@@ -548,9 +550,9 @@ impl ProxyService {
         let states = self.states().await?;
         let status = states.iter().map(|st| (vec![st.server_id.to_string(), st.status.as_str().to_string()], 1.0));
         self.metrics.status.replace(status);
-        let applied = states
-            .iter()
-            .filter_map(|st| st.live.as_ref().and_then(|g| g.finished_at).map(|at| (vec![st.server_id.to_string()], at.timestamp() as f64)));
+        let applied = states.iter().filter_map(|st| {
+            st.live.as_ref().and_then(|g| g.finished_at).map(|at| (vec![st.server_id.to_string()], at.timestamp() as f64))
+        });
         self.metrics.generation_applied.replace(applied);
         Ok(())
     }

@@ -91,7 +91,9 @@ impl DomainEvent for ServerStatusChanged {
             ServerStatus::Ok => (Severity::Info, "server.up", format!("Server {} is reachable (was {})", self.name, self.from.as_str())),
             ServerStatus::Unknown => return None,
             ServerStatus::Unreachable => (Severity::Error, "server.down", format!("Server {} is unreachable{why}", self.name)),
-            ServerStatus::AuthFailed => (Severity::Error, "server.auth_failed", format!("Server {} refused Gantry's login{why}", self.name)),
+            ServerStatus::AuthFailed => {
+                (Severity::Error, "server.auth_failed", format!("Server {} refused Gantry's login{why}", self.name))
+            }
             ServerStatus::HostKeyChanged => {
                 (Severity::Error, "server.host_key_changed", format!("Server {} presented a different host key{why}", self.name))
             }

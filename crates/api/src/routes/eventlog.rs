@@ -54,10 +54,15 @@ const MODULES: &[&str] = &["auth", "jobs", "monitoring", "platform", "proxy", "p
 /// Browse the event log, newest first. Login events are shown to admins only.
 #[utoipa::path(get, path = "/api/v1/monitoring/events", tag = "monitoring", params(EventLogQuery),
     responses((status = 200, body = PageOf<EventLogEntry>), (status = 422, body = crate::error::Problem)))]
-async fn list_events(State(state): State<AppState>, v: Viewer, ApiQuery(q): ApiQuery<EventLogQuery>) -> ApiResult<Json<PageOf<EventLogEntry>>> {
+async fn list_events(
+    State(state): State<AppState>,
+    v: Viewer,
+    ApiQuery(q): ApiQuery<EventLogQuery>,
+) -> ApiResult<Json<PageOf<EventLogEntry>>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
     let mut errors = Vec::new();
-    let modules: Vec<String> = q.module.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let modules: Vec<String> =
+        q.module.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
     if let Some(m) = modules.iter().find(|m| !MODULES.contains(&m.as_str())) {
         errors.push(FieldError::new("module", format!("unknown module '{m}': use {}", MODULES.join(", "))));
     }

@@ -50,9 +50,10 @@ pub struct LogLevel {
 }
 
 fn log_control(state: &AppState) -> ApiResult<&Arc<dyn LogControl>> {
-    state.log_control.as_ref().ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "not_supported", "this process was started without a reloadable log subscriber")
-    })
+    state
+        .log_control
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "not_supported", "this process was started without a reloadable log subscriber"))
 }
 
 /// The log level in force (admins).

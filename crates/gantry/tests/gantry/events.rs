@@ -95,10 +95,7 @@ async fn event_log_records_filters_and_hides(backend: Backend) {
     let ek = kinds(&errors);
     assert!(ek.contains(&"server.down".into()) && ek.contains(&"job.failed".into()), "{ek:?}");
     assert!(!ek.contains(&"server.check_failed".into()), "warnings are below error: {ek:?}");
-    assert!(
-        errors["items"].as_array().unwrap().iter().all(|e| e["severity"] == "error"),
-        "only errors: {errors}"
-    );
+    assert!(errors["items"].as_array().unwrap().iter().all(|e| e["severity"] == "error"), "only errors: {errors}");
 
     let mine = op.json(&format!("/api/v1/monitoring/events?entity_type=server&entity_id={id}")).await;
     let mut mk = kinds(&mine);
@@ -165,7 +162,10 @@ async fn retention_prunes_only_old_entries(backend: Backend) {
     let cut = chrono::Utc::now() - chrono::Duration::seconds(1);
     let new = events.record(Record::new(Severity::Error, "proxy", "proxy.degraded", "new")).await.unwrap();
     assert_eq!(events.prune_records(cut).await.unwrap(), 1);
-    let left = events.list_records(&EventLogFilter { visible_to: Role::Admin, ..Default::default() }, PageRequest::parse(None, None).unwrap()).await.unwrap();
+    let left = events
+        .list_records(&EventLogFilter { visible_to: Role::Admin, ..Default::default() }, PageRequest::parse(None, None).unwrap())
+        .await
+        .unwrap();
     let ids: Vec<i64> = left.items.iter().filter(|e| e.kind != "auth.login").map(|e| e.id.0).collect();
     assert_eq!(ids, vec![new.id.0]);
     t.stop().await;
@@ -244,7 +244,8 @@ async fn json_logs_carry_ids_and_the_level_changes_at_runtime() {
 
     let level = admin.json("/api/v1/system/log-level").await;
     assert_eq!(level, json!({"level": "info", "configured": "info"}));
-    let r = admin.request(reqwest::Method::PUT, "/api/v1/system/log-level").json(&json!({"level": "debug,nonsense=[["})).send().await.unwrap();
+    let r =
+        admin.request(reqwest::Method::PUT, "/api/v1/system/log-level").json(&json!({"level": "debug,nonsense=[["})).send().await.unwrap();
     let body = expect_problem(r, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "level", "{body}");
     let r = admin.request(reqwest::Method::PUT, "/api/v1/system/log-level").json(&json!({"level": "debug"})).send().await.unwrap();
