@@ -7,28 +7,26 @@ import { fileURLToPath } from "node:url";
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = process.env.GANTRY_BIN ? resolve(process.env.GANTRY_BIN) : resolve(web, "../target/debug/gantry");
-let json = execFileSync(bin, ["openapi"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+const json = execFileSync(bin, ["openapi"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
 const doc = JSON.parse(json); // fail loudly on anything that is not JSON
 
 // OpenAPI requires unique operationIds, and the generated types key each
 // route's types by it: two routes with one id would silently share (wrong)
-// types. Keep the first, rename later ones after their method and path, and
-// say so, so the handler gets its own `operation_id`.
-const seen = new Set();
-let renamed = 0;
+// types. Refuse, naming them, so the handler gets its own `operation_id`.
+const seen = new Map();
+const clashes = [];
 for (const [path, item] of Object.entries(doc.paths ?? {})) {
   for (const [method, op] of Object.entries(item)) {
     if (!op || typeof op !== "object" || typeof op.operationId !== "string") continue;
-    if (seen.has(op.operationId)) {
-      const unique = `${op.operationId}__${method}${path.replace(/[^A-Za-z0-9]+/g, "_")}`;
-      console.warn(`warning: operationId "${op.operationId}" is used twice; ${method.toUpperCase()} ${path} renamed to "${unique}" (give the handler a unique operation_id)`);
-      op.operationId = unique;
-      renamed++;
-    }
-    seen.add(op.operationId);
+    const here = `${method.toUpperCase()} ${path}`;
+    if (seen.has(op.operationId)) clashes.push(`"${op.operationId}": ${seen.get(op.operationId)} and ${here}`);
+    else seen.set(op.operationId, here);
   }
 }
-if (renamed > 0) json = JSON.stringify(doc, null, 2) + "\n";
+if (clashes.length > 0) {
+  console.error(`Duplicate OpenAPI operationIds (give each handler a unique operation_id):\n  ${clashes.join("\n  ")}`);
+  process.exit(1);
+}
 writeFileSync(resolve(web, "openapi.json"), json);
 console.log(`openapi.json refreshed from ${bin}`);
 execFileSync("npm", ["run", "--silent", "gen:api"], { cwd: web, stdio: "inherit" });

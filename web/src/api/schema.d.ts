@@ -500,7 +500,7 @@ export interface paths {
          * Collect now, from one server or all, and wait for the result (bounded; passes still running
          *     at the deadline are `pending` and finish in the background).
          */
-        post: operations["collect"];
+        post: operations["collect_traffic"];
         delete?: never;
         options?: never;
         head?: never;
@@ -515,7 +515,7 @@ export interface paths {
             cookie?: never;
         };
         /** Every proxy server's collection state (last success, last error) and nginx's own counters. */
-        get: operations["list_servers"];
+        get: operations["list_traffic_servers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -879,7 +879,7 @@ export interface paths {
             cookie?: never;
         };
         /** List servers. */
-        get: operations["list_servers__get_api_v1_servers"];
+        get: operations["list_servers"];
         put?: never;
         /** Add a server. Credentials are write-only: the answer shows the key type and fingerprint. */
         post: operations["create_server"];
@@ -5741,7 +5741,7 @@ export interface operations {
             };
         };
     };
-    collect: {
+    collect_traffic: {
         parameters: {
             query?: never;
             header?: never;
@@ -5780,7 +5780,7 @@ export interface operations {
             };
         };
     };
-    list_servers: {
+    list_traffic_servers: {
         parameters: {
             query?: never;
             header?: never;
@@ -6514,7 +6514,7 @@ export interface operations {
             };
         };
     };
-    list_servers__get_api_v1_servers: {
+    list_servers: {
         parameters: {
             query?: {
                 /** @description Substring of name, address or description. */
