@@ -17,7 +17,7 @@ mod migrations;
 mod repos;
 
 pub use migrate::{MigrateError, ModuleMigration};
-pub use repos::{Repos, insert_job, write_trail};
+pub use repos::{Repos, contains_lowercase, insert_job, write_trail};
 /// Re-exported for module crates' own repositories.
 pub use sea_orm;
 /// Re-exported so module crates write migrations against the same version.

@@ -14,7 +14,7 @@ use gantry_core::secrets::Keyring;
 use gantry_core::user::Role;
 use gantry_core::{FieldError, ServiceError, StoreError};
 use gantry_store::Db;
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -464,9 +464,7 @@ impl TasksService {
             q = q.filter(task::Column::DueDate.is_not_null()).filter(task::Column::DueDate.gte(d.key()));
         }
         if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            let escaped: String =
-                text.to_lowercase().chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
-            q = q.filter(Expr::col(task::Column::SearchText).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+            q = q.filter(Expr::col(task::Column::SearchText).like(gantry_store::contains_lowercase(text)));
         }
         if let Some(l) = &f.label {
             q = q.filter(task::Column::Id.in_subquery(

@@ -12,7 +12,7 @@ use gantry_core::ids::{EventId, JobId, UserId};
 use gantry_core::page::{Page, PageRequest};
 use gantry_core::repo::{EventRepo, StoreResult};
 use gantry_core::user::Role;
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 pub(crate) struct SqlEvents(pub Db);
@@ -93,9 +93,7 @@ impl EventRepo for SqlEvents {
             q = q.filter(LogColumn::JobId.eq(j.0));
         }
         if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            let escaped: String =
-                text.to_lowercase().chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
-            q = q.filter(Expr::col(LogColumn::SearchText).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+            q = q.filter(Expr::col(LogColumn::SearchText).like(super::contains_lowercase(text)));
         }
         if let Some(v) = f.since {
             q = q.filter(LogColumn::At.gte(v));

@@ -102,6 +102,14 @@ pub(crate) async fn insert_event<C: ConnectionTrait>(c: &C, mut e: gantry_core::
     Ok(m.id)
 }
 
+/// A `LIKE` pattern matching rows whose lower-cased search column contains
+/// `text`, case-insensitively; `%`, `_` and `\` in `text` match themselves.
+pub fn contains_lowercase(text: &str) -> sea_orm::sea_query::LikeExpr {
+    let escaped: String =
+        text.to_lowercase().chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
 /// Cuts a string to `max` characters (column bounds), on a char boundary.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
