@@ -2,6 +2,7 @@
 // a fresh SQLite database, launches Debian's Chromium through playwright-core,
 // brings the test fleet up and down, and holds the page helpers.
 import { spawn, spawnSync } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -395,4 +396,26 @@ export async function watchedPage(browser, sink, { expected = [], timeout = 1000
     });
   }
   return page;
+}
+
+/** Runs `argv` inside test-fleet host `i` (all its namespaces, like the fleet itself does). */
+export function inHost(fleet, i, argv) {
+  const ns = `/proc/${fleet.hosts[i].holder_pid}/ns`;
+  const r = spawnSync("nsenter", [`--mount=${ns}/mnt`, `--net=${ns}/net`, `--uts=${ns}/uts`, `--pid=${ns}/pid_for_children`, "--", ...argv], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} in host ${i} failed (${r.status}): ${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** GET http://<host><path> through `addr:port` (a fleet host's own namespace address): status and body. */
+export function httpGet(addr, port, host, path = "/") {
+  return new Promise((resolveGet) => {
+    const req = httpRequest({ host: addr, port, path, headers: { host }, timeout: 3000 }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolveGet({ status: res.statusCode, body }));
+    });
+    req.on("error", (e) => resolveGet({ status: 0, body: String(e) }));
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.end();
+  });
 }

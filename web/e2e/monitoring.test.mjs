@@ -15,9 +15,7 @@
 // table and the chart's data. Periodic collection is off, so only the button
 // collects.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
@@ -25,6 +23,8 @@ import {
   apiSession,
   assertNoProblems,
   fleetSkip,
+  httpGet,
+  inHost,
   launchBrowser,
   pageKit,
   prepareSuite,
@@ -304,27 +304,7 @@ describe("monitoring: traffic through a real fleet proxy", { concurrency: false,
   const sent = { total: 0, 200: 0, 404: 0, 500: 0 };
   const { shoot, noHorizontalOverflow, signInToDashboard, nav } = pageKit(() => page);
 
-  /** Runs `argv` inside fleet host `i` (all its namespaces). */
-  function inHost(i, argv) {
-    const ns = `/proc/${fleet.hosts[i].holder_pid}/ns`;
-    const r = spawnSync("nsenter", [`--mount=${ns}/mnt`, `--net=${ns}/net`, `--uts=${ns}/uts`, `--pid=${ns}/pid_for_children`, "--", ...argv], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`${argv.join(" ")} in host ${i} failed (${r.status}): ${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  }
 
-  /** GET http://<host><path> through `addr:port` (the fleet's own namespace address). */
-  function httpGet(addr, port, host, path = "/") {
-    return new Promise((resolveGet) => {
-      const req = request({ host: addr, port, path, headers: { host }, timeout: 3000 }, (res) => {
-        let body = "";
-        res.on("data", (d) => (body += d));
-        res.on("end", () => resolveGet({ status: res.statusCode, body }));
-      });
-      req.on("error", (e) => resolveGet({ status: 0, body: String(e) }));
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.end();
-    });
-  }
 
   /** A request for DOMAIN through the edge, counted when the edge answered it. */
   async function throughEdge(path) {
@@ -353,7 +333,7 @@ describe("monitoring: traffic through a real fleet proxy", { concurrency: false,
         "",
       ].join("\n"),
     );
-    inHost(1, ["/usr/sbin/nginx"]);
+    inHost(fleet, 1, ["/usr/sbin/nginx"]);
     await eventually("the backend answers", 10, async () => (await httpGet(fleet.hosts[1].addr, 8080, "x")).body === "backend\n");
 
     gantry = await startGantry({

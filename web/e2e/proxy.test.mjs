@@ -14,12 +14,10 @@
 // slowed down (1 h) so the rollback stays in place until the test rolls the
 // pending changes out itself.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { isAbsolute, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, apiSession, assertNoProblems, fleetSkip, launchBrowser, pageKit, prepareSuite, problemSink, startFleet, startGantry, stopAll, watchedPage } from "./gantry.mjs";
+import { ADMIN_PASSWORD, apiSession, assertNoProblems, fleetSkip, httpGet, inHost, launchBrowser, pageKit, prepareSuite, problemSink, startFleet, startGantry, stopAll, watchedPage } from "./gantry.mjs";
 
 const skip = fleetSkip("proxy", "network namespaces, a real sshd and nginx", "the Proxy pages");
 
@@ -41,27 +39,7 @@ let n;
 const { shoot, noHorizontalOverflow, signInToDashboard, signOut, nav } = pageKit(() => page);
 const problems = problemSink();
 
-/** Runs `argv` inside fleet host `i` (all its namespaces, like the fleet itself does). */
-function inHost(i, argv) {
-  const ns = `/proc/${fleet.hosts[i].holder_pid}/ns`;
-  const r = spawnSync("nsenter", [`--mount=${ns}/mnt`, `--net=${ns}/net`, `--uts=${ns}/uts`, `--pid=${ns}/pid_for_children`, "--", ...argv], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${argv.join(" ")} in host ${i} failed (${r.status}): ${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
 
-/** GET http://<host>/ through `addr:port`: status and body. */
-function httpGet(addr, port, host, path = "/") {
-  return new Promise((resolveGet) => {
-    const req = request({ host: addr, port, path, headers: { host }, timeout: 3000 }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolveGet({ status: res.statusCode, body }));
-    });
-    req.on("error", (e) => resolveGet({ status: 0, body: String(e) }));
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.end();
-  });
-}
 
 async function eventually(what, seconds, f) {
   const until = Date.now() + seconds * 1000;
@@ -98,7 +76,7 @@ describe("reverse proxy pages against a real fleet", { concurrency: false, skip 
       join(fleet.hosts[1].dir, "etc-nginx/conf.d/backend.conf"),
       'server {\n  listen 8080;\n  location / {\n    default_type text/plain;\n    return 200 "backend\\n";\n  }\n}\n',
     );
-    inHost(1, ["/usr/sbin/nginx"]);
+    inHost(fleet, 1, ["/usr/sbin/nginx"]);
     await eventually("the backend answers", 10, async () => (await httpGet(fleet.hosts[1].addr, 8080, "x")).body === "backend\n");
 
     gantry = await startGantry({
