@@ -32,11 +32,11 @@ ensure_databases() {
   if ! (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null; then
     if command -v pg_ctlcluster >/dev/null 2>&1; then
       step "starting PostgreSQL"
-      as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+      as_root pg_ctlcluster --skip-systemctl-redirect "$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | head -1)" main start || true
     fi
   fi
-  local i
-  for i in $(seq 1 30); do
+  local _
+  for _ in $(seq 1 30); do
     if (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null && (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null; then return 0; fi
     sleep 1
   done
