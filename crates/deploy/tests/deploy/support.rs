@@ -18,9 +18,7 @@ pub fn ci() -> bool {
 /// Finds `name` on PATH. Without it: panics under `CI=true` (naming
 /// `install`, how to get it), otherwise prints SKIPPED and returns None.
 pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
-        .unwrap_or_default();
+    let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file())).unwrap_or_default();
     if found.is_none() {
         assert!(!ci(), "{name} is not installed, but CI=true requires it ({install}; scripts/test installs it)");
         eprintln!("SKIPPED: {name} is not installed ({install}; scripts/test installs it)");
@@ -146,7 +144,11 @@ impl CleanRoot {
         run(Command::new(&debootstrap).args(["--variant=minbase", "bookworm"]).arg(&path).arg(&mirror)).must("debootstrap");
         let root = CleanRoot { path };
         let p = &root.path;
-        std::fs::write(p.join("usr/sbin/policy-rc.d"), "#!/bin/sh\n# Package scripts must not start daemons in this test root.\nexit 101\n").unwrap();
+        std::fs::write(
+            p.join("usr/sbin/policy-rc.d"),
+            "#!/bin/sh\n# Package scripts must not start daemons in this test root.\nexit 101\n",
+        )
+        .unwrap();
         run(Command::new("chmod").arg("0755").arg(p.join("usr/sbin/policy-rc.d"))).must("chmod policy-rc.d");
         std::fs::create_dir_all(p.join("etc/mysql/mariadb.conf.d")).unwrap();
         std::fs::write(
@@ -155,7 +157,9 @@ impl CleanRoot {
         )
         .unwrap();
         std::fs::copy("/etc/resolv.conf", p.join("etc/resolv.conf")).expect("copy resolv.conf");
-        for (src, dst, fstype) in [("proc", "proc", Some("proc")), ("/sys", "sys", None), ("/dev", "dev", None), ("/dev/pts", "dev/pts", None)] {
+        for (src, dst, fstype) in
+            [("proc", "proc", Some("proc")), ("/sys", "sys", None), ("/dev", "dev", None), ("/dev/pts", "dev/pts", None)]
+        {
             let target = p.join(dst);
             std::fs::create_dir_all(&target).unwrap();
             let mut cmd = Command::new("mount");
@@ -243,7 +247,8 @@ fn sweep_stale_roots() {
     let Ok(entries) = std::fs::read_dir(ROOTS) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let alive = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        let alive =
+            name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
             remove_root(&e.path());
         }
