@@ -315,5 +315,48 @@ fn install_script_on_a_clean_debian_root() {
     assert!(!inst.sql("SHOW DATABASES").lines().any(|l| l.trim() == "gantry"), "--purge left the database");
     assert_eq!(inst.sql("SELECT COUNT(*) FROM mysql.user WHERE user='gantry'").trim(), "0");
     assert!(!root.exec("getent passwd gantry").ok, "--purge left the gantry user");
+
+    external_postgres(&inst);
     eprintln!("install test took {:?}", t0.elapsed());
+}
+
+/// `--database-url` with the host's PostgreSQL (reachable from the root,
+/// which shares the host's network): no local database is set up, Gantry
+/// stores its data there, and `--purge` leaves that database alone.
+fn external_postgres(inst: &Install<'_>) {
+    let admin_url = std::env::var("GANTRY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let Some(psql) = tool("psql", "apt-get install postgresql-client") else { return };
+    let db = format!("gantry_install_{}", std::process::id());
+    let sql = |q: &str| run(Command::new(&psql).arg(&admin_url).args(["-tAc", q]));
+    if !sql("SELECT 1").ok {
+        assert!(!super::support::ci(), "PostgreSQL at {admin_url} is not reachable, and CI=true requires it");
+        eprintln!("SKIPPED: PostgreSQL at {admin_url} is not reachable");
+        return;
+    }
+    sql(&format!("DROP DATABASE IF EXISTS {db}")).must("drop");
+    sql(&format!("CREATE DATABASE {db}")).must("create database");
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{db}");
+
+    let r = inst.script(&format!("--binary /opt/gantry --database-url {url} --listen 127.0.0.1:{}", inst.port));
+    let out = r.all();
+    assert!(r.ok, "install with --database-url failed:\n{out}");
+    assert!(!out.contains("mariadb"), "an external database still set up MariaDB: {out}");
+    let password = printed_password(&out).expect("admin password");
+    assert_eq!(inst.login(&password), "200");
+    assert!(inst.get("/metrics").stdout.contains("database=\"postgres\""), "Gantry does not report PostgreSQL");
+    let users = run(Command::new(&psql).arg(&url).args(["-tAc", "SELECT username FROM users"])).must("read users");
+    assert_eq!(users.stdout.trim(), "admin");
+    let other = inst.script("--binary /opt/gantry --database-url postgres://someone@127.0.0.1:5432/elsewhere");
+    assert!(
+        !other.ok && other.all().contains("different database"),
+        "a different --database-url was accepted on a re-run: {}",
+        other.all()
+    );
+
+    let purge = inst.script("--purge");
+    assert!(purge.ok && purge.all().contains("not created by this script"), "{}", purge.all());
+    let left = run(Command::new(&psql).arg(&url).args(["-tAc", "SELECT COUNT(*) FROM users"])).must("database kept");
+    assert_eq!(left.stdout.trim(), "1", "--purge touched a database it did not create");
+    sql(&format!("DROP DATABASE {db} WITH (FORCE)")).must("drop");
 }
