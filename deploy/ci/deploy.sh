@@ -13,9 +13,11 @@
 # another kustomization directory, so the temporary one refers to OVERLAY
 # relatively.
 #
-# `apply` talks to the cluster in $KUBECONFIG (in the pipeline: the path of a
-# protected File-type variable). This script never prints it, never turns on
-# xtrace, and prints only object names.
+# `apply` talks to the cluster in $KUBECONFIG: in the pipeline, the path of a
+# protected File-type variable holding either the kubeconfig itself or, so
+# that GitLab can mask it, the kubeconfig base64-encoded on one line (it is
+# then decoded into a private temporary file). This script never prints it,
+# never turns on xtrace, and prints only object names.
 set -euo pipefail
 
 usage() {
@@ -62,6 +64,13 @@ fi
   echo "KUBECONFIG does not point at a non-empty file; is the variable of type File?" >&2
   exit 1
 }
+if ! grep -q '^apiVersion:' "$KUBECONFIG"; then
+  if ! (umask 077 && base64 -d < "$KUBECONFIG" > "$work/kubeconfig" 2>/dev/null && grep -q '^apiVersion:' "$work/kubeconfig"); then
+    echo "KUBECONFIG is neither a kubeconfig nor a base64-encoded one" >&2
+    exit 1
+  fi
+  export KUBECONFIG="$work/kubeconfig"
+fi
 
 echo "Deploying $CI_REGISTRY_IMAGE:$CI_COMMIT_SHA from $overlay to namespace $namespace"
 kubectl apply -k "$work" -o name > "$work/applied"
