@@ -39,14 +39,35 @@ fn yaml(text: &str, what: &str) -> Value {
 }
 
 /// A fresh scratch directory under cargo's target tmp, unique to this call
-/// (tests run in parallel threads or processes).
-fn scratch(name: &str) -> PathBuf {
+/// (tests run in parallel threads or processes), removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manifests").join(format!("{name}.{}.{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir.canonicalize().expect("scratch directory")
+    Scratch(dir.canonicalize().expect("scratch directory"))
 }
 
 fn bless() -> bool {
