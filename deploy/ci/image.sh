@@ -7,14 +7,24 @@
 # file that only this job sees and that is removed at exit; it is never
 # echoed and xtrace is never turned on. Runs in quay.io/buildah/stable with
 # STORAGE_DRIVER=vfs and BUILDAH_ISOLATION=chroot, which need no privileges.
+#
+# Short image names in the Dockerfile (node:…, rust:…) resolve to docker.io,
+# as with Docker. GANTRY_REGISTRY_INSECURE=true lets $CI_REGISTRY be a
+# plain-HTTP registry (the local one of deploy/compose); nothing else is
+# pulled without TLS.
 set -euo pipefail
 
 : "${CI_REGISTRY:?}" "${CI_REGISTRY_IMAGE:?}" "${CI_COMMIT_SHA:?}"
 : "${CI_REGISTRY_USER:?}" "${CI_REGISTRY_PASSWORD:?}"
 
-auth_dir="$(mktemp -d)"
-trap 'rm -rf "$auth_dir"' EXIT
-export REGISTRY_AUTH_FILE="$auth_dir/auth.json"
+private="$(mktemp -d)"
+trap 'rm -rf "$private"' EXIT
+export REGISTRY_AUTH_FILE="$private/auth.json"
+export CONTAINERS_REGISTRIES_CONF="$private/registries.conf"
+echo 'unqualified-search-registries = ["docker.io"]' > "$CONTAINERS_REGISTRIES_CONF"
+if [ "${GANTRY_REGISTRY_INSECURE:-false}" = "true" ]; then
+  printf '\n[[registry]]\nlocation = "%s"\ninsecure = true\n' "$CI_REGISTRY" >> "$CONTAINERS_REGISTRIES_CONF"
+fi
 buildah login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY" <<< "$CI_REGISTRY_PASSWORD"
 
 image="$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA"
