@@ -440,12 +440,13 @@ fn log(dir: &Path) -> String {
 
 const PASSWORD: &str = "registry-password-0f3e";
 
-fn run_image_sh(branch: Option<&str>, tag: Option<&str>) -> (Run, String, tempfile_dir::Dir) {
+fn run_image_sh(branch: Option<&str>, tag: Option<&str>, insecure: bool) -> (Run, String, tempfile_dir::Dir) {
     let dir = tempfile_dir::Dir::new("image");
     stand_in(
         dir.path(),
         "buildah",
-        r#"if [ "$1" = login ]; then cat > "$STAND_IN_LOG.stdin"; echo "auth=$REGISTRY_AUTH_FILE" >> "$STAND_IN_LOG"; fi"#,
+        r#"if [ "$1" = login ]; then cat > "$STAND_IN_LOG.stdin"; echo "auth=$REGISTRY_AUTH_FILE" >> "$STAND_IN_LOG"; fi
+if [ "$1" = build ]; then cp "$CONTAINERS_REGISTRIES_CONF" "$STAND_IN_LOG.registries"; echo "conf=$CONTAINERS_REGISTRIES_CONF" >> "$STAND_IN_LOG"; fi"#,
     );
     let mut cmd = script_cmd("deploy/ci/image.sh", dir.path());
     cmd.env("CI_REGISTRY", "registry.invalid:5000")
@@ -460,6 +461,9 @@ fn run_image_sh(branch: Option<&str>, tag: Option<&str>) -> (Run, String, tempfi
     if let Some(t) = tag {
         cmd.env("CI_COMMIT_TAG", t);
     }
+    if insecure {
+        cmd.env("GANTRY_REGISTRY_INSECURE", "true");
+    }
     let out = run(&mut cmd);
     let l = log(dir.path());
     (out, l, dir)
@@ -467,7 +471,7 @@ fn run_image_sh(branch: Option<&str>, tag: Option<&str>) -> (Run, String, tempfi
 
 #[test]
 fn image_script_pushes_the_sha_and_latest_only_on_the_default_branch() {
-    let (out, log, dir) = run_image_sh(Some("main"), None);
+    let (out, log, dir) = run_image_sh(Some("main"), None, false);
     let out = out.must("image.sh on the default branch");
     assert!(log.contains("login --username gitlab-ci-token --password-stdin registry.invalid:5000"), "{log}");
     assert_eq!(
@@ -480,15 +484,27 @@ fn image_script_pushes_the_sha_and_latest_only_on_the_default_branch() {
     let auth = log.lines().find_map(|l| l.strip_prefix("auth=")).expect("REGISTRY_AUTH_FILE is set for buildah");
     assert!(!auth.is_empty() && !Path::new(auth).exists(), "the auth file {auth:?} must be private to the job and removed");
     assert!(log.contains("--file Dockerfile") && log.contains("--tag registry.invalid:5000/group/gantry:5f1c0ffee"), "{log}");
+    // Short names resolve to docker.io, as with Docker; TLS everywhere by default.
+    let registries = fs::read_to_string(dir.path().join("log.registries")).expect("registries.conf seen by buildah build");
+    assert!(registries.contains("unqualified-search-registries = [\"docker.io\"]") && !registries.contains("insecure"), "{registries}");
+    let conf = log.lines().find_map(|l| l.strip_prefix("conf=")).expect("CONTAINERS_REGISTRIES_CONF");
+    assert!(!Path::new(conf).exists(), "the job's registries.conf is removed");
     assert!(log.lines().any(|l| l == "push registry.invalid:5000/group/gantry:5f1c0ffee"), "{log}");
     assert!(log.lines().any(|l| l == "push registry.invalid:5000/group/gantry:latest"), "the default branch also moves latest:\n{log}");
 
     for (branch, tag) in [(Some("feature/x"), None), (None, Some("v1.2.3"))] {
-        let (out, log, _dir) = run_image_sh(branch, tag);
+        let (out, log, _dir) = run_image_sh(branch, tag, false);
         out.must("image.sh off the default branch");
         assert!(log.lines().any(|l| l == "push registry.invalid:5000/group/gantry:5f1c0ffee"), "{log}");
         assert!(!log.contains(":latest"), "latest moved on branch {branch:?} / tag {tag:?}:\n{log}");
     }
+
+    // A plain-HTTP registry (deploy/compose's) is marked insecure, and only it.
+    let (out, _log, insecure) = run_image_sh(Some("main"), None, true);
+    out.must("image.sh with GANTRY_REGISTRY_INSECURE=true");
+    let registries = fs::read_to_string(insecure.path().join("log.registries")).expect("registries.conf");
+    assert!(registries.contains("location = \"registry.invalid:5000\"\ninsecure = true"), "{registries}");
+    assert_eq!(registries.matches("insecure").count(), 1, "{registries}");
 
     let mut cmd = script_cmd("deploy/ci/image.sh", dir.path());
     cmd.env("CI_REGISTRY_IMAGE", "registry.invalid/gantry").env("CI_COMMIT_SHA", "1");
@@ -984,5 +1000,34 @@ mod tempfile_dir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+#[test]
+fn ci_docs_cover_every_job_and_setting() {
+    let docs = fs::read_to_string(repo().join("docs/deploy/ci-cd.md")).expect("docs/deploy/ci-cd.md");
+    for name in jobs().keys() {
+        assert!(docs.contains(&format!("`{name}`")), "docs/deploy/ci-cd.md does not describe the job `{name}`");
+    }
+    // Every setting a job script reads with a default (${NAME:-…} or ${NAME:=…}).
+    let mut settings = Vec::new();
+    for script in files(&repo().join("deploy/ci"), &[".sh"]) {
+        let text = fs::read_to_string(&script).expect("read");
+        for (at, _) in text.match_indices("${") {
+            let name: String = text[at + 2..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
+            let after = &text[at + 2 + name.len()..];
+            if (name.starts_with("GANTRY_") || name.starts_with("KUBECTL_")) && (after.starts_with(":-") || after.starts_with(":=")) {
+                settings.push(name);
+            }
+        }
+    }
+    settings.sort();
+    settings.dedup();
+    assert!(settings.len() >= 5, "{settings:?}");
+    for name in settings.iter().chain(["KUBECONFIG_STAGING".to_string(), "KUBECONFIG_PRODUCTION".to_string()].iter()) {
+        assert!(docs.contains(&format!("`{name}`")), "docs/deploy/ci-cd.md does not document `{name}`");
+    }
+    for must in ["Protected", "Masked", "File", "rollout undo", "Rollback environment", "merge_request_event", "privileged"] {
+        assert!(docs.contains(must), "docs/deploy/ci-cd.md should mention {must:?}");
     }
 }
