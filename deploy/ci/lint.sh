@@ -7,8 +7,9 @@
 #   - this pipeline against GitLab's CI schema (check-jsonschema);
 #   - the Dockerfile with hadolint;
 #   - every kustomize overlay rendered, its core kinds validated with
-#     kubernetes-validate --strict (custom resources are checked against
-#     their CRD schemas by the test suite);
+#     kubernetes-validate --strict and its custom resources (ServiceMonitor,
+#     PrometheusRule, MetalLB, VPA) with check-jsonschema against the CRD
+#     schemas in deploy/k8s/schemas;
 #   - the deploy job's kustomization rendered for staging and production,
 #     to prove the image override reaches every container.
 #
@@ -51,13 +52,29 @@ trap 'rm -rf "$rendered"' EXIT
 for required in deploy/k8s/base deploy/k8s/overlays/staging deploy/k8s/overlays/prod; do
   [ -d "$required" ] || { echo "missing: $required (the deploy jobs need it)" >&2; exit 1; }
 done
+declare -A by_schema=()
 for dir in deploy/k8s/base deploy/k8s/overlays/*/; do
   dir="${dir%/}"
-  out="$rendered/$(echo "$dir" | tr / _).yaml"
+  name="$(echo "$dir" | tr / _)"
+  out="$rendered/$name.yaml"
   kubectl kustomize "$dir" > "$out"
   kubernetes-validate --strict --quiet --kubernetes-version "$GANTRY_K8S_VERSION" "$out"
+  # One file per document; custom resources go to their CRD schema.
+  mkdir -p "$rendered/$name"
+  awk -v dir="$rendered/$name" 'BEGIN { f = dir "/0.yaml" } /^---$/ { n++; f = dir "/" n ".yaml"; next } { print > f }' "$out"
+  for doc in "$rendered/$name"/*.yaml; do
+    api="$(sed -n 's/^apiVersion: *//p' "$doc" | head -n1)"
+    kind="$(sed -n 's/^kind: *//p' "$doc" | head -n1)"
+    schema="deploy/k8s/schemas/$(echo "$kind" | tr '[:upper:]' '[:lower:]').${api%/*}_${api#*/}.json"
+    if [[ "$api" == */* ]] && [ -f "$schema" ]; then by_schema["$schema"]+="$doc "; fi
+  done
   echo "$dir: rendered and validated"
 done
+for schema in "${!by_schema[@]}"; do
+  # shellcheck disable=SC2086 # the list is space-separated on purpose (paths without spaces)
+  check-jsonschema --schemafile "$schema" ${by_schema[$schema]}
+done
+echo "${#by_schema[@]} custom resource kinds checked against deploy/k8s/schemas"
 
 step "deploy kustomization"
 for overlay in deploy/k8s/overlays/staging deploy/k8s/overlays/prod; do

@@ -920,6 +920,7 @@ fn lint_job_runs_with_the_shell_executor() {
     {
         assert!(out.stdout.contains(step), "the lint job skipped `{step}`:\n{}", out.stdout);
     }
+    assert!(out.stdout.contains("custom resource kinds checked against deploy/k8s/schemas"), "{}", out.stdout);
     assert_eq!(repo().join(".gitlab-ci-local").exists(), state_before, "gitlab-ci-local wrote into the real working tree");
 
     // A copy whose manifests no longer name Gantry's image `gantry`: the
