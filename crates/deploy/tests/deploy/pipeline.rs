@@ -765,14 +765,18 @@ fn ci_tool_pins_match_scripts_lib() {
     assert_eq!(ci, pins(&lib), "the pipeline's tool versions must match scripts/lib.sh (the test suite's)");
 }
 
-/// A copy of the working tree (tracked and untracked, not ignored files) as
-/// a fresh git repository on `main` with an `origin` that is never
-/// contacted, for gitlab-ci-local to work in.
+/// A copy of the working tree (tracked files, and untracked ones that are
+/// not ignored) as a fresh git repository on `main` with an `origin` that is
+/// never contacted, for gitlab-ci-local to work in. Untracked files under a
+/// top-level dot-directory are left out: in a pipeline those are the job
+/// caches (`.cargo`, `.ci-tools`, `.npm`), not work in progress.
 fn working_copy(tag: &str) -> tempfile_dir::Dir {
     let dir = tempfile_dir::Dir::new(tag);
-    let list = run(Command::new("git").arg("-C").arg(repo()).args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]))
-        .must("git ls-files");
-    for rel in list.stdout.split('\0').filter(|p| !p.is_empty()) {
+    let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(repo()).args(args)).must(&format!("git {args:?}")).stdout;
+    let tracked = git(&["ls-files", "-z", "--cached"]);
+    let untracked = git(&["ls-files", "-z", "--others", "--exclude-standard"]);
+    let untracked = untracked.split('\0').filter(|p| !p.starts_with('.'));
+    for rel in tracked.split('\0').chain(untracked).filter(|p| !p.is_empty()) {
         let from = repo().join(rel);
         if !from.is_file() {
             continue; // deleted in the working tree
