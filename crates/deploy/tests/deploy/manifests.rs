@@ -16,9 +16,11 @@
 //!   rights, replicas, databases, migrations, monitoring that is exactly
 //!   `deploy/prometheus/alerts.yml` and `deploy/grafana/*.json`).
 //!
-//! `DEPLOY_BLESS=1` rewrites the generated monitoring files
-//! (`deploy/k8s/components/monitoring/prometheusrule.yaml` and `dashboards/`)
-//! from their sources instead of failing on a difference.
+//! `DEPLOY_BLESS=1` rewrites the generated PrometheusRule
+//! (`deploy/k8s/components/monitoring/prometheusrule.yaml`) from
+//! `deploy/prometheus/alerts.yml` instead of failing on a difference. The
+//! dashboards need no copy: `deploy/grafana/kustomization.yaml` generates
+//! their ConfigMaps where they are.
 
 use crate::support::{files, repo, run, tool};
 use serde_json::Value;
@@ -1162,37 +1164,25 @@ fn generated_monitoring_files_match_their_sources() {
         .filter(|f| f.parent() == Some(&repo().join("deploy/grafana")))
         .collect::<Vec<_>>();
     assert_eq!(sources.len(), 5, "deploy/grafana has the five dashboards");
-    for src in &sources {
-        let copy = comp.join("dashboards").join(src.file_name().unwrap());
-        if std::fs::read(&copy).ok() != std::fs::read(src).ok() {
-            stale.push(copy.clone());
-            if bless() {
-                std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
-                std::fs::copy(src, &copy).unwrap();
-            }
-        }
-    }
-    for copy in files(&comp.join("dashboards"), &[""]) {
-        if !sources.iter().any(|s| s.file_name() == copy.file_name()) {
-            stale.push(copy.clone());
-            if bless() {
-                std::fs::remove_file(&copy).unwrap();
-            }
-        }
-    }
-    // Every dashboard has its ConfigMap in the component.
-    let kust = yaml(&read(&comp.join("kustomization.yaml")), "components/monitoring/kustomization.yaml");
+    assert!(
+        !comp.join("dashboards").exists(),
+        "components/monitoring/dashboards/ is back: the dashboards' ConfigMaps come from deploy/grafana"
+    );
+    // Every dashboard has its ConfigMap, generated next to it, and the component includes them.
+    let component = yaml(&read(&comp.join("kustomization.yaml")), "components/monitoring/kustomization.yaml");
+    assert!(strs(&component["resources"]).contains(&"../../../grafana"), "components/monitoring does not include deploy/grafana");
+    let kust = yaml(&read(&repo().join("deploy/grafana/kustomization.yaml")), "deploy/grafana/kustomization.yaml");
     let generated: BTreeSet<String> = kust["configMapGenerator"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|g| strs(&g["files"]).into_iter().map(String::from).collect::<Vec<_>>())
         .collect();
-    let expected: BTreeSet<String> = sources.iter().map(|s| format!("dashboards/{}", s.file_name().unwrap().to_string_lossy())).collect();
-    assert_eq!(generated, expected, "components/monitoring/kustomization.yaml: one configMapGenerator entry per dashboard");
+    let expected: BTreeSet<String> = sources.iter().map(|s| s.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(generated, expected, "deploy/grafana/kustomization.yaml: one configMapGenerator entry per dashboard");
     assert!(
         stale.is_empty() || bless(),
-        "generated from deploy/prometheus/alerts.yml and deploy/grafana/*.json, but out of date: {stale:?}; run DEPLOY_BLESS=1 cargo test -p gantry-deploy manifests and commit the result"
+        "generated from deploy/prometheus/alerts.yml, but out of date: {stale:?}; run DEPLOY_BLESS=1 cargo test -p gantry-deploy manifests and commit the result"
     );
 }
 
