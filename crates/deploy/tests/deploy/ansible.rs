@@ -8,7 +8,7 @@
 //! with vault-encrypted secrets, twice (the second run changes nothing),
 //! then as an upgrade, `gantry_state=absent` and `gantry_state=purged`.
 
-use super::support::{CleanRoot, Run, files, free_port, gantry_bin, repo, run, tool};
+use super::support::{CleanRoot, GantryInRoot, Run, files, free_port, gantry_bin, repo, run, tool};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -244,58 +244,6 @@ fn recap(r: &Run) -> BTreeMap<String, u32> {
     line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.parse().unwrap())).collect()
 }
 
-/// Gantry in the clean root, seen from the host (the root shares its network).
-struct Target<'a> {
-    root: &'a CleanRoot,
-    port: u16,
-}
-
-impl Target<'_> {
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn status(&self, path: &str) -> String {
-        run(Command::new("curl").args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"]).arg(self.url(path))).stdout
-    }
-
-    fn login(&self, password: &str) -> String {
-        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
-        let r = run(Command::new("curl")
-            .args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/json", "-d"])
-            .arg(body)
-            .arg(self.url("/api/v1/auth/login")));
-        r.stdout.trim().to_string()
-    }
-
-    fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.root.path().join("run/gantry.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
-    }
-
-    fn sql(&self, q: &str) -> String {
-        self.root.exec(&format!("mariadb --protocol=socket -N -e \"{q}\"")).must("mariadb query").stdout.trim().to_string()
-    }
-
-    fn exists(&self, rel: &str) -> bool {
-        self.root.path().join(rel).exists()
-    }
-
-    fn meta(&self, rel: &str) -> std::fs::Metadata {
-        std::fs::metadata(self.root.path().join(rel)).unwrap_or_else(|e| panic!("/{rel}: {e}"))
-    }
-
-    fn uid(&self, user: &str) -> u32 {
-        self.root.exec(&format!("id -u {user}")).must("id").stdout.trim().parse().unwrap()
-    }
-
-    fn gid(&self, group: &str) -> u32 {
-        self.root.exec(&format!("getent group {group} | cut -d: -f3")).must("getent").stdout.trim().parse().unwrap()
-    }
-}
-
 #[test]
 fn playbook_installs_gantry_in_a_clean_root_through_the_chroot_connection() {
     let (Some(ansible_playbook), Some(ansible_vault)) =
@@ -310,7 +258,7 @@ fn playbook_installs_gantry_in_a_clean_root_through_the_chroot_connection() {
     assert!(connections.stdout.contains("community.general.chroot"), "the chroot connection plugin is missing:\n{}", connections.stdout);
     let Some(root) = CleanRoot::new("ansible") else { return };
     let t0 = std::time::Instant::now();
-    let target = Target { root: &root, port: free_port() };
+    let target = GantryInRoot { root: &root, port: free_port() };
     let binary = gantry_bin();
     let bin_arg = format!("gantry_binary_src={}", binary.display());
     let listen_arg = format!("gantry_listen=127.0.0.1:{}", target.port);

@@ -6,7 +6,7 @@
 //! systemd (`--no-systemd`), because a chroot has none. The unit file is
 //! checked separately with `systemd-analyze`.
 
-use super::support::{CleanRoot, Run, files, free_port, gantry_bin, repo, run, tool};
+use super::support::{CleanRoot, GantryInRoot, Run, files, free_port, gantry_bin, repo, run, tool};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -125,70 +125,33 @@ fn systemd_unit_verifies_and_is_hardened() {
     assert!(score <= 2.0, "the unit's exposure level rose to {score} (was 1.4): {line}");
 }
 
-/// A running install, seen from the host.
-struct Install<'a> {
-    root: &'a CleanRoot,
-    port: u16,
+/// Runs install.sh in the root as a user would (no systemd there).
+fn script(g: &GantryInRoot<'_>, args: &str) -> Run {
+    g.root.exec(&format!("/opt/gantry-src/deploy/install.sh --no-systemd --ready-timeout 120 {args} 2>&1"))
 }
 
-impl Install<'_> {
-    fn script(&self, args: &str) -> Run {
-        self.root.exec(&format!("/opt/gantry-src/deploy/install.sh --no-systemd --ready-timeout 120 {args} 2>&1"))
+/// What a re-run must leave alone: installed files (content, mode, owner,
+/// mtime), the database user's credentials and the running process.
+fn snapshot(g: &GantryInRoot<'_>) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for rel in [
+        "etc/gantry/gantry.toml",
+        "etc/gantry/gantry.env",
+        "usr/local/bin/gantry",
+        "etc/systemd/system/gantry.service",
+        "etc/gantry",
+        "var/lib/gantry",
+    ] {
+        let meta = g.meta(rel);
+        let content = if meta.is_file() { format!("{:x}", fnv(&std::fs::read(g.root.path().join(rel)).unwrap())) } else { "dir".into() };
+        m.insert(
+            rel.to_string(),
+            format!("{content} mode={:o} uid={} gid={} mtime={}", meta.mode() & 0o7777, meta.uid(), meta.gid(), meta.mtime()),
+        );
     }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn get(&self, path: &str) -> Run {
-        run(Command::new("curl").args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"]).arg(self.url(path)))
-    }
-
-    /// The status code of a login attempt.
-    fn login(&self, password: &str) -> String {
-        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
-        let r = run(Command::new("curl")
-            .args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/json", "-d"])
-            .arg(body)
-            .arg(self.url("/api/v1/auth/login")));
-        r.stdout.trim().to_string()
-    }
-
-    fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.root.path().join("run/gantry.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
-    }
-
-    fn sql(&self, q: &str) -> String {
-        self.root.exec(&format!("mariadb --protocol=socket -N -e \"{q}\"")).must("mariadb query").stdout
-    }
-
-    /// What a re-run must leave alone: installed files (content, mode,
-    /// owner), the database user's credentials and the running process.
-    fn snapshot(&self) -> BTreeMap<String, String> {
-        let mut m = BTreeMap::new();
-        for rel in [
-            "etc/gantry/gantry.toml",
-            "etc/gantry/gantry.env",
-            "usr/local/bin/gantry",
-            "etc/systemd/system/gantry.service",
-            "etc/gantry",
-            "var/lib/gantry",
-        ] {
-            let p = self.root.path().join(rel);
-            let meta = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{rel}: {e}"));
-            let content = if meta.is_file() { format!("{:x}", fnv(&std::fs::read(&p).unwrap())) } else { "dir".into() };
-            m.insert(
-                rel.to_string(),
-                format!("{content} mode={:o} uid={} gid={} mtime={}", meta.mode() & 0o7777, meta.uid(), meta.gid(), meta.mtime()),
-            );
-        }
-        m.insert("db user".into(), self.sql("SELECT authentication_string FROM mysql.user WHERE user='gantry'"));
-        m.insert("pid".into(), format!("{:?}", self.pid()));
-        m
-    }
+    m.insert("db user".into(), g.sql("SELECT authentication_string FROM mysql.user WHERE user='gantry'"));
+    m.insert("pid".into(), format!("{:?}", g.pid()));
+    m
 }
 
 /// A content fingerprint (FNV-1a); enough to see a file change.
@@ -212,21 +175,21 @@ fn install_script_on_a_clean_debian_root() {
     std::fs::create_dir_all(&src).unwrap();
     run(Command::new("cp").arg("-a").arg(repo().join("deploy")).arg(&src)).must("copy deploy/");
     run(Command::new("cp").arg(gantry_bin()).arg(root.path().join("opt/gantry"))).must("copy the gantry binary");
-    let inst = Install { root: &root, port: free_port() };
+    let inst = GantryInRoot { root: &root, port: free_port() };
 
     // Bad input is refused before anything is touched.
-    let r = inst.script("--database-url sqlite:///tmp/x.db --binary /opt/gantry");
+    let r = script(&inst, "--database-url sqlite:///tmp/x.db --binary /opt/gantry");
     assert!(!r.ok && r.all().contains("--database-url"), "sqlite URL accepted: {}", r.all());
-    let r = inst.script("--frobnicate");
+    let r = script(&inst, "--frobnicate");
     assert!(!r.ok && r.all().contains("unknown option: --frobnicate"), "{}", r.all());
-    let r = inst.script("--binary /opt/missing");
+    let r = script(&inst, "--binary /opt/missing");
     assert!(!r.ok && r.all().contains("/opt/missing"), "{}", r.all());
     for untouched in ["usr/local/bin/gantry", "etc/gantry", "var/lib/gantry"] {
         assert!(!root.path().join(untouched).exists(), "a run refused for bad input created /{untouched}");
     }
 
     // First install.
-    let first = inst.script(&format!("--binary /opt/gantry --listen 127.0.0.1:{}", inst.port));
+    let first = script(&inst, &format!("--binary /opt/gantry --listen 127.0.0.1:{}", inst.port));
     let out = first.all();
     assert!(first.ok, "install.sh failed:\n{out}");
     eprintln!("first install took {:?}", t0.elapsed());
@@ -247,17 +210,16 @@ fn install_script_on_a_clean_debian_root() {
         "gantry_build_info does not report MySQL: {}",
         metrics.stdout.lines().find(|l| l.starts_with("gantry_build_info")).unwrap_or("")
     );
-    assert_eq!(inst.sql("SELECT username FROM gantry.users").trim(), "admin");
-    assert!(!inst.sql("SHOW TABLES FROM gantry").trim().is_empty());
+    assert_eq!(inst.sql("SELECT username FROM gantry.users"), "admin");
+    assert!(!inst.sql("SHOW TABLES FROM gantry").is_empty());
     assert!(files(&root.path().join("var/lib/gantry"), &[".db"]).is_empty(), "a SQLite database appeared in /var/lib/gantry");
 
     // Files, owners and modes; the process runs as gantry.
-    let uid = |name: &str| root.exec(&format!("id -u {name}")).must("id").stdout.trim().parse::<u32>().unwrap();
-    let gantry_uid = uid("gantry");
-    let meta = |rel: &str| std::fs::metadata(root.path().join(rel)).unwrap();
-    assert_eq!((meta("etc/gantry/gantry.env").mode() & 0o7777, meta("etc/gantry/gantry.env").uid()), (0o600, 0));
-    assert_eq!(meta("etc/gantry/gantry.toml").mode() & 0o7777, 0o640);
-    assert_eq!((meta("var/lib/gantry").mode() & 0o7777, meta("var/lib/gantry").uid()), (0o750, gantry_uid));
+    let gantry_uid = inst.uid("gantry");
+    let (env, toml, data) = (inst.meta("etc/gantry/gantry.env"), inst.meta("etc/gantry/gantry.toml"), inst.meta("var/lib/gantry"));
+    assert_eq!((env.mode() & 0o7777, env.uid()), (0o600, 0));
+    assert_eq!(toml.mode() & 0o7777, 0o640);
+    assert_eq!((data.mode() & 0o7777, data.uid()), (0o750, gantry_uid));
     let pid = inst.pid().expect("gantry pid");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let proc_uid: u32 =
@@ -278,42 +240,42 @@ fn install_script_on_a_clean_debian_root() {
     }
 
     // A second run changes nothing: same files, same database user, same process, no new password.
-    let before = inst.snapshot();
-    let second = inst.script(&format!("--binary /opt/gantry --listen 127.0.0.1:{}", inst.port));
+    let before = snapshot(&inst);
+    let second = script(&inst, &format!("--binary /opt/gantry --listen 127.0.0.1:{}", inst.port));
     assert!(second.ok, "second run failed: {}", second.all());
     assert!(second.all().contains("nothing changed"), "{}", second.all());
     assert!(printed_password(&second.all()).is_none(), "a re-run printed a password");
-    assert_eq!(inst.snapshot(), before, "a re-run changed the installation");
+    assert_eq!(snapshot(&inst), before, "a re-run changed the installation");
 
     // An upgrade: a different binary is installed and the service restarted; data and password stay.
     let mut newer = std::fs::read(root.path().join("opt/gantry")).unwrap();
     newer.extend_from_slice(b"\0gantry-upgrade-test");
     std::fs::write(root.path().join("opt/gantry-new"), newer).unwrap();
     run(Command::new("chmod").arg("0755").arg(root.path().join("opt/gantry-new"))).must("chmod");
-    let up = inst.script("--binary /opt/gantry-new");
+    let up = script(&inst, "--binary /opt/gantry-new");
     assert!(up.ok && up.all().contains("installed"), "upgrade failed: {}", up.all());
     assert_ne!(inst.pid(), Some(pid), "the upgrade did not restart gantry");
     assert_eq!(inst.login(&password), "200", "the admin password was lost in the upgrade");
     assert!(std::fs::read(root.path().join("usr/local/bin/gantry")).unwrap().ends_with(b"gantry-upgrade-test"));
 
     // --uninstall keeps config, data and the database; a new install picks them up.
-    let un = inst.script("--uninstall");
+    let un = script(&inst, "--uninstall");
     assert!(un.ok, "{}", un.all());
     assert!(inst.pid().is_none() && !root.path().join("usr/local/bin/gantry").exists());
     assert!(root.path().join("etc/gantry/gantry.env").exists() && root.path().join("var/lib/gantry").exists());
-    assert_eq!(inst.sql("SELECT username FROM gantry.users").trim(), "admin");
-    let again = inst.script("--binary /opt/gantry");
+    assert_eq!(inst.sql("SELECT username FROM gantry.users"), "admin");
+    let again = script(&inst, "--binary /opt/gantry");
     assert!(again.ok && printed_password(&again.all()).is_none(), "{}", again.all());
     assert_eq!(inst.login(&password), "200", "reinstalling lost the data");
 
     // --purge removes config, data, the database, its user and the system user.
-    let purge = inst.script("--purge");
+    let purge = script(&inst, "--purge");
     assert!(purge.ok, "{}", purge.all());
     for gone in ["etc/gantry", "var/lib/gantry", "usr/local/bin/gantry", "var/log/gantry"] {
         assert!(!root.path().join(gone).exists(), "--purge left /{gone}");
     }
     assert!(!inst.sql("SHOW DATABASES").lines().any(|l| l.trim() == "gantry"), "--purge left the database");
-    assert_eq!(inst.sql("SELECT COUNT(*) FROM mysql.user WHERE user='gantry'").trim(), "0");
+    assert_eq!(inst.sql("SELECT COUNT(*) FROM mysql.user WHERE user='gantry'"), "0");
     assert!(!root.exec("getent passwd gantry").ok, "--purge left the gantry user");
 
     external_postgres(&inst);
@@ -323,7 +285,7 @@ fn install_script_on_a_clean_debian_root() {
 /// `--database-url` with the host's PostgreSQL (reachable from the root,
 /// which shares the host's network): no local database is set up, Gantry
 /// stores its data there, and `--purge` leaves that database alone.
-fn external_postgres(inst: &Install<'_>) {
+fn external_postgres(inst: &GantryInRoot<'_>) {
     let admin_url = std::env::var("GANTRY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let Some(psql) = tool("psql", "apt-get install postgresql-client") else { return };
     let db = format!("gantry_install_{}", std::process::id());
@@ -338,7 +300,7 @@ fn external_postgres(inst: &Install<'_>) {
     let (base, _) = admin_url.rsplit_once('/').unwrap();
     let url = format!("{base}/{db}");
 
-    let r = inst.script(&format!("--binary /opt/gantry --database-url {url} --listen 127.0.0.1:{}", inst.port));
+    let r = script(inst, &format!("--binary /opt/gantry --database-url {url} --listen 127.0.0.1:{}", inst.port));
     let out = r.all();
     assert!(r.ok, "install with --database-url failed:\n{out}");
     assert!(!out.contains("mariadb"), "an external database still set up MariaDB: {out}");
@@ -347,14 +309,14 @@ fn external_postgres(inst: &Install<'_>) {
     assert!(inst.get("/metrics").stdout.contains("database=\"postgres\""), "Gantry does not report PostgreSQL");
     let users = run(Command::new(&psql).arg(&url).args(["-tAc", "SELECT username FROM users"])).must("read users");
     assert_eq!(users.stdout.trim(), "admin");
-    let other = inst.script("--binary /opt/gantry --database-url postgres://someone@127.0.0.1:5432/elsewhere");
+    let other = script(inst, "--binary /opt/gantry --database-url postgres://someone@127.0.0.1:5432/elsewhere");
     assert!(
         !other.ok && other.all().contains("different database"),
         "a different --database-url was accepted on a re-run: {}",
         other.all()
     );
 
-    let purge = inst.script("--purge");
+    let purge = script(inst, "--purge");
     assert!(purge.ok && purge.all().contains("not created by this script"), "{}", purge.all());
     let left = run(Command::new(&psql).arg(&url).args(["-tAc", "SELECT COUNT(*) FROM users"])).must("database kept");
     assert_eq!(left.stdout.trim(), "1", "--purge touched a database it did not create");

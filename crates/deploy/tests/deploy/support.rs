@@ -254,3 +254,64 @@ fn sweep_stale_roots() {
         }
     }
 }
+
+/// Gantry in the clean root, seen from the host (the root shares its network).
+pub struct GantryInRoot<'a> {
+    pub root: &'a CleanRoot,
+    pub port: u16,
+}
+
+impl GantryInRoot<'_> {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// GET `path`: the body, then a line with the status code.
+    pub fn get(&self, path: &str) -> Run {
+        run(Command::new("curl").args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"]).arg(self.url(path)))
+    }
+
+    /// The status code of a GET.
+    pub fn status(&self, path: &str) -> String {
+        run(Command::new("curl").args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"]).arg(self.url(path))).stdout
+    }
+
+    /// The status code of a login as `admin`.
+    pub fn login(&self, password: &str) -> String {
+        let body = serde_json::json!({"username": "admin", "password": password}).to_string();
+        let r = run(Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/json", "-d"])
+            .arg(body)
+            .arg(self.url("/api/v1/auth/login")));
+        r.stdout.trim().to_string()
+    }
+
+    /// The pid in the no-systemd mode's pid file, if that process runs.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.root.path().join("run/gantry.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+    }
+
+    /// A query against the root's MariaDB over its socket, output trimmed.
+    pub fn sql(&self, q: &str) -> String {
+        self.root.exec(&format!("mariadb --protocol=socket -N -e \"{q}\"")).must("mariadb query").stdout.trim().to_string()
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.root.path().join(rel).exists()
+    }
+
+    pub fn meta(&self, rel: &str) -> std::fs::Metadata {
+        std::fs::metadata(self.root.path().join(rel)).unwrap_or_else(|e| panic!("/{rel}: {e}"))
+    }
+
+    pub fn uid(&self, user: &str) -> u32 {
+        self.root.exec(&format!("id -u {user}")).must("id").stdout.trim().parse().unwrap()
+    }
+
+    pub fn gid(&self, group: &str) -> u32 {
+        self.root.exec(&format!("getent group {group} | cut -d: -f3")).must("getent").stdout.trim().parse().unwrap()
+    }
+}
