@@ -3,8 +3,8 @@
 //! Migrations are sea-orm-migration steps written once with sea-query
 //! builders. Each applied step is recorded by name in `gantry_migrations`.
 //! All pending steps run under a database-wide lock (a transaction-scoped
-//! advisory lock on PostgreSQL, `GET_LOCK` on MySQL, the writer lock on
-//! SQLite), so several replicas starting at once never race; the second one
+//! advisory lock on PostgreSQL, `GET_LOCK` on MySQL, SQLite's write lock),
+//! so several replicas or processes starting at once never race; the second one
 //! finds nothing left to do. A database that has steps this binary does not
 //! know was migrated by a newer Gantry and is refused, since running old code
 //! on a new schema could corrupt data.
@@ -142,7 +142,10 @@ pub async fn run(db: &Db, known: &[ModuleMigration]) -> Result<Vec<String>, Migr
         }
     }
     let _writer = db.write_guard().await;
-    ensure_table(&db.conn).await?;
+    if db.backend == Backend::Sqlite {
+        // Before the transaction: its first statement must be a write (below).
+        ensure_table(&db.conn).await?;
+    }
     // One transaction holds one connection, so the session-level MySQL lock
     // and the transaction-level PostgreSQL lock both cover every step.
     // MySQL commits DDL implicitly; the lock still serializes replicas.
@@ -160,9 +163,27 @@ pub async fn run(db: &Db, known: &[ModuleMigration]) -> Result<Vec<String>, Migr
                 return Err(MigrateError::Database("timed out waiting for another replica's migration lock".into()));
             }
         }
-        Backend::Sqlite => {}
+        Backend::Sqlite => {
+            // The writer lock above covers this process only. Another
+            // process on the same file (a second `gantry migrate`, a server
+            // starting) is kept out by SQLite's own write lock, taken first
+            // here: a deferred transaction that reads and only later writes
+            // gets SQLITE_BUSY at once when the other got there first,
+            // while a write as the first statement waits (busy_timeout).
+            txn.execute_raw(Statement::from_string(backend, "DELETE FROM gantry_migrations WHERE 1 = 0")).await.map_err(dberr)?;
+        }
     }
-    let result = apply_pending(&txn, known).await;
+    let result = async {
+        if db.backend != Backend::Sqlite {
+            // Under the lock: PostgreSQL's CREATE TABLE IF NOT EXISTS is not
+            // safe against a concurrent creator (it fails on pg_type's
+            // unique index), and on MySQL the lock must be released below
+            // whatever happens here.
+            ensure_table(&txn).await?;
+        }
+        apply_pending(&txn, known).await
+    }
+    .await;
     if db.backend == Backend::MySql {
         // Session-level lock: release it on every path, or the pooled
         // connection would keep it and block the next migrator.

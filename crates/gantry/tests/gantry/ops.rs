@@ -10,7 +10,11 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-backend_tests!(metrics_pass_promtool, migrations_are_idempotent_and_refuse_newer_schemas);
+backend_tests!(
+    metrics_pass_promtool,
+    migrations_are_idempotent_and_refuse_newer_schemas,
+    concurrent_migrate_processes_apply_each_step_once
+);
 
 /// Every route the platform serves, as `METHOD path`.
 const ROUTES: &[&str] = &[
@@ -269,6 +273,51 @@ async fn migrations_are_idempotent_and_refuse_newer_schemas(backend: Backend) {
     let msg = format!("{:#}", started.err().expect("start refused"));
     assert!(msg.contains("newer than this gantry binary"), "{msg}");
     t.stop().await;
+}
+
+/// The pods of a rollout each run `gantry migrate` (the Kubernetes prod
+/// overlay's init container) at the same moment. The migration lock lets one
+/// process apply each step; the others wait, find nothing left, and succeed.
+async fn concurrent_migrate_processes_apply_each_step_once(backend: Backend) {
+    let db = FreshDb::new(backend).await;
+    let known = gantry::app::all_migrations(&gantry::modules::all(&gantry::config::Config::default()));
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|dir| {
+            Command::new(env!("CARGO_BIN_EXE_gantry"))
+                .env_clear()
+                .env("GANTRY_DATA_DIR", dir.path())
+                .env("GANTRY_DATABASE_URL", &db.url)
+                .env("GANTRY_MASTER_KEY", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=")
+                .arg("migrate")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start gantry migrate")
+        })
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("gantry migrate")).collect();
+    for o in &outputs {
+        assert!(o.status.success(), "a concurrent gantry migrate failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let check = gantry_store::Db::connect(&db.url, &gantry_store::PoolSettings::default()).await.unwrap();
+    let rows = check
+        .connection()
+        .query_all_raw(gantry_store::sea_orm::Statement::from_string(
+            check.connection().get_database_backend(),
+            "SELECT name FROM gantry_migrations",
+        ))
+        .await
+        .unwrap();
+    let applied: Vec<String> = rows.iter().map(|r| r.try_get::<String>("", "name").unwrap()).collect();
+    let unique: BTreeSet<&String> = applied.iter().collect();
+    assert_eq!(unique.len(), applied.len(), "a migration was recorded twice: {applied:?}");
+    assert_eq!(applied.len(), known.len(), "every migration applied once: {applied:?}");
+    let st = gantry_store::migrate::status(&check, &known).await.unwrap();
+    assert!(st.pending.is_empty(), "pending after the race: {:?}", st.pending);
+    db.drop_db().await;
 }
 
 #[tokio::test]
