@@ -419,3 +419,15 @@ export function httpGet(addr, port, host, path = "/") {
     req.end();
   });
 }
+
+/** Polls `f` every 250 ms until it returns something truthy (returned), or fails after `seconds`. */
+export async function eventually(what, seconds, f) {
+  const until = Date.now() + seconds * 1000;
+  let last;
+  while (Date.now() < until) {
+    last = await f();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what}: not within ${seconds} s (last: ${JSON.stringify(last)})`);
+}

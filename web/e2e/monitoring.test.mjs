@@ -22,6 +22,7 @@ import {
   ADMIN_PASSWORD,
   apiSession,
   assertNoProblems,
+  eventually,
   fleetSkip,
   httpGet,
   inHost,
@@ -36,17 +37,6 @@ import {
 } from "./gantry.mjs";
 
 const JOB_TIMEOUT = 90_000;
-
-async function eventually(what, seconds, f) {
-  const until = Date.now() + seconds * 1000;
-  let last;
-  while (Date.now() < until) {
-    last = await f();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not within ${seconds} s (last: ${JSON.stringify(last)})`);
-}
 
 /** Waits for a job to end; returns it. */
 async function finished(adm, id) {

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_PASSWORD, apiSession, assertNoProblems, fleetSkip, httpGet, inHost, launchBrowser, pageKit, prepareSuite, problemSink, startFleet, startGantry, stopAll, watchedPage } from "./gantry.mjs";
+import { ADMIN_PASSWORD, apiSession, assertNoProblems, eventually, fleetSkip, httpGet, inHost, launchBrowser, pageKit, prepareSuite, problemSink, startFleet, startGantry, stopAll, watchedPage } from "./gantry.mjs";
 
 const skip = fleetSkip("proxy", "network namespaces, a real sshd and nginx", "the Proxy pages");
 
@@ -40,17 +40,6 @@ const { shoot, noHorizontalOverflow, signInToDashboard, signOut, nav } = pageKit
 const problems = problemSink();
 
 
-
-async function eventually(what, seconds, f) {
-  const until = Date.now() + seconds * 1000;
-  let last;
-  while (Date.now() < until) {
-    last = await f();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not within ${seconds} s (last: ${JSON.stringify(last)})`);
-}
 
 /** A file of the live generation on host `i`, as the test process sees it. */
 function liveFile(i, name) {

@@ -15,7 +15,8 @@ import { JobDrawer } from "../components/JobDrawer";
 import { PageHeader } from "../components/Layout";
 import { LogLevelCard } from "../components/LogLevelCard";
 import { SeverityBadge } from "../components/MonitoringBadges";
-import { EmptyState, Spinner } from "../components/States";
+import { LoadMoreFooter } from "../components/LoadMoreFooter";
+import { EmptyState } from "../components/States";
 import { formatDateTime, formatRelative, localInputToRfc3339 } from "../lib/format";
 import {
   effectiveRange,
@@ -301,21 +302,12 @@ export function EventsPage() {
           }
         />
         {items && items.length > 0 ? (
-          <nav className="pagination" aria-label="More events">
-            <div className="pagination-info">
-              {list.loading || list.loadingMore ? <Spinner label="Loading events" /> : null}
-              <span>
-                {items.length} {items.length === 1 ? "entry" : "entries"} shown{list.hasMore ? "; older ones below" : ""}
-              </span>
-            </div>
-            <div className="pagination-controls">
-              {list.hasMore ? (
-                <button type="button" className="btn btn-secondary btn-sm" onClick={list.loadMore} disabled={list.loadingMore}>
-                  {list.loadingMore ? "Loading…" : "Load more"}
-                </button>
-              ) : null}
-            </div>
-          </nav>
+          <LoadMoreFooter
+            list={list}
+            label="More events"
+            loadingLabel="Loading events"
+            summary={`${items.length} ${items.length === 1 ? "entry" : "entries"} shown${list.hasMore ? "; older ones below" : ""}`}
+          />
         ) : null}
       </div>
       {isAdmin ? <LogLevelCard /> : null}

@@ -25,6 +25,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { Dialog } from "../components/Dialog";
 import { SelectField, TextField } from "../components/Form";
 import { PageHeader } from "../components/Layout";
+import { LoadMoreFooter } from "../components/LoadMoreFooter";
 import { EmptyState, ErrorState, Loading, Spinner } from "../components/States";
 import { PriorityBadge, DueBadge, TaskLabels } from "../components/TaskBadges";
 import { TaskDrawer } from "../components/TaskDrawer";
@@ -618,22 +619,13 @@ export function TasksPage() {
         ) : null}
         <div className="table-wrap">{body}</div>
         {items && items.length > 0 ? (
-          <nav className="pagination" aria-label="More tasks">
-            <div className="pagination-info">
-              {list.loading || list.loadingMore ? <Spinner label="Loading tasks" /> : null}
-              <span>
-                {items.length} task{items.length === 1 ? "" : "s"} shown{list.hasMore ? "; more below" : ""}
-              </span>
-            </div>
-            <div className="pagination-controls">
-              {list.error && items ? <span className="field-error">{problemText(list.error)}</span> : null}
-              {list.hasMore ? (
-                <button type="button" className="btn btn-secondary btn-sm" onClick={list.loadMore} disabled={list.loadingMore}>
-                  {list.loadingMore ? "Loading…" : "Load more"}
-                </button>
-              ) : null}
-            </div>
-          </nav>
+          <LoadMoreFooter
+            list={list}
+            label="More tasks"
+            loadingLabel="Loading tasks"
+            summary={`${items.length} task${items.length === 1 ? "" : "s"} shown${list.hasMore ? "; more below" : ""}`}
+            note={list.error && items ? <span className="field-error">{problemText(list.error)}</span> : null}
+          />
         ) : null}
       </div>
 
